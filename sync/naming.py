@@ -11,7 +11,8 @@ DIRECTORY = "doorstep_directory"
 HUB = "doorstep_hub"
 SESSIONS = "doorstep_sessions"
 PUSH = "doorstep_push"
-SYSTEM = (DIRECTORY, HUB, SESSIONS, PUSH)
+LEASES = "doorstep_leases"  # who runs each background job (sync/leases.py)
+SYSTEM = (DIRECTORY, HUB, SESSIONS, PUSH, LEASES)
 
 
 def grid_db_name(grid_id: str, prefix: str = "") -> str:

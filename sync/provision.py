@@ -20,6 +20,7 @@ SYSTEM_DESIGN = {
     naming.HUB: design.HUB,
     naming.SESSIONS: design.SESSIONS,
     naming.PUSH: None,
+    naming.LEASES: None,
 }
 
 
