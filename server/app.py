@@ -6,10 +6,15 @@ import contextlib
 from collections.abc import AsyncIterator
 
 from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from server import observability
+from server.jobs import Jobs
+from server.metrics import GatewayMetrics
+from server.security_headers import SecurityHeaders
 from server.settings import VERSION, Settings, load_secrets
 from sync.couch import Couch
 
@@ -21,10 +26,15 @@ async def healthz(request: Request) -> JSONResponse:
 def create_app(settings: Settings, couch: Couch) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        app.state.jobs.start()
         yield
+        await run_in_threadpool(app.state.jobs.stop)
 
-    app = Starlette(routes=[Route("/healthz", healthz)], lifespan=lifespan)
+    app = Starlette(routes=[Route("/healthz", healthz), *observability.routes()], lifespan=lifespan)
     app.state.settings = settings
     app.state.couch = couch
     app.state.secrets = load_secrets(settings)
+    app.state.jobs = Jobs(couch, settings)  # background jobs under leases (sync/leases.py)
+    app.add_middleware(GatewayMetrics)
+    app.add_middleware(SecurityHeaders, https=settings.https)
     return app

@@ -184,25 +184,30 @@ def run_with_lease(couch: Couch, job: str, holder: str, step: Callable[[Lease], 
                    margin: float = DEFAULT_MARGIN, clock: Clock = time.monotonic) -> None:
     """Run `step(lease)` every `interval` seconds while this holder has the lease, until `stop`.
 
-    Replicas without the lease check it every `interval` too. A step that raises is logged
-    and retried at the next interval; it does not end the loop. Blocking: run it in a thread
-    (see `LeasedJob`).
+    Replicas without the lease check it every `interval` too (keep it under `ttl / 3`). A
+    step that raises is logged and retried at the next interval; it does not end the loop.
+    Blocking: run it in a thread (see `LeasedJob`).
     """
     lease = Lease(couch, job, holder, ttl=ttl, margin=margin, clock=clock)
-    budget = ttl - margin - ttl / 3  # what a step may take without outliving the lease
+    _loop(lease, step, stop, interval)
+
+
+def _loop(lease: Lease, step: Callable[[Lease], None], stop: threading.Event,
+          interval: float) -> None:
+    budget = lease.ttl - lease.margin - lease.ttl / 3  # what a step may take safely
     try:
         while not stop.is_set():
             if lease.keep():
-                started = clock()
+                started = lease.clock()
                 try:
                     step(lease)
                 except Exception:
-                    log.exception("job %s: step failed; retrying in %.0f s", job, interval)
-                took = clock() - started
+                    log.exception("job %s: step failed; retrying in %.0f s", lease.job, interval)
+                took = lease.clock() - started
                 if took > budget:
                     log.warning("job %s: a step took %.1f s, more than the %.1f s a lease "
-                                "covers; call lease.keep() between units of work", job, took,
-                                budget)
+                                "covers; call lease.keep() between units of work", lease.job,
+                                took, budget)
             stop.wait(interval)
     finally:
         lease.release()
@@ -214,21 +219,22 @@ class LeasedJob:
     def __init__(self, couch: Couch, job: str, step: Callable[[Lease], None], *,
                  holder: str | None = None, interval: float = 5.0,
                  ttl: float = DEFAULT_TTL, margin: float = DEFAULT_MARGIN) -> None:
-        self.couch = couch
         self.job = job
         self.step = step
-        self.holder = holder or new_holder_id()
         self.interval = interval
-        self.ttl = ttl
-        self.margin = margin
+        self.lease = Lease(couch, job, holder or new_holder_id(), ttl=ttl, margin=margin)
+        self.steps = 0  # rounds run by this replica, for metrics
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
+    @property
+    def holding(self) -> bool:
+        return self.lease.held
+
     def start(self) -> None:
         self._thread = threading.Thread(
-            target=run_with_lease, name=f"job-{self.job}", daemon=True,
-            args=(self.couch, self.job, self.holder, self.step, self._stop),
-            kwargs={"interval": self.interval, "ttl": self.ttl, "margin": self.margin},
+            target=_loop, name=f"job-{self.job}", daemon=True,
+            args=(self.lease, self._counted, self._stop, self.interval),
         )
         self._thread.start()
 
@@ -236,3 +242,7 @@ class LeasedJob:
         self._stop.set()
         if self._thread is not None:
             self._thread.join(timeout)
+
+    def _counted(self, lease: Lease) -> None:
+        self.steps += 1
+        self.step(lease)
