@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from server import errors
+from server.push.keys import new_private_key as new_vapid_key
 
 VERSION = "0.1.0"
 
@@ -103,6 +104,7 @@ def load_secrets(settings: Settings) -> dict[str, str]:
         "session_key": lambda: secrets.token_urlsafe(48),
         "embedded_admin_user": lambda: "doorstep_admin",
         "embedded_admin_password": lambda: secrets.token_urlsafe(24),
+        "vapid_private_key": new_vapid_key,  # Web Push; see server/push/keys.py
     }
     missing = {k: make() for k, make in wanted.items() if k not in data}
     if missing:

@@ -1,0 +1,81 @@
+"""What a notification says: small payloads in the device's language, with a deep link.
+
+Texts come from the catalogues in server/push/locales (zh-CN by default, English). A
+payload names an address and a reason, never a resident: a notification shows on a locked
+screen. Push services accept about 4 KB; we stay far below it by cutting free text.
+"""
+
+from __future__ import annotations
+
+import json
+from functools import cache
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote
+
+LOCALES = Path(__file__).resolve().parent / "locales"
+DEFAULT_LANG = "zh-CN"
+LANGS = ("zh-CN", "en")
+APP = "/app/"
+MAX_TEXT = 80
+
+
+@cache
+def catalogue(lang: str) -> dict[str, str]:
+    return json.loads((LOCALES / f"{lang}.json").read_text(encoding="utf-8"))
+
+
+def language(tag: str | None) -> str:
+    """The catalogue for a browser language tag: English for en-*, otherwise Chinese."""
+    return "en" if (tag or "").lower().startswith("en") else DEFAULT_LANG
+
+
+def _cut(text: str) -> str:
+    text = " ".join(text.split())
+    return text if len(text) <= MAX_TEXT else text[: MAX_TEXT - 1] + "…"
+
+
+def address(household: dict[str, Any] | None, fallback: str, lang: str) -> str:
+    a = (household or {}).get("address")
+    if not isinstance(a, dict):
+        return fallback
+    t = catalogue(lang)
+    unit = a.get("unit") or ""
+    unit_part = t["address_unit"].format(unit=unit) if unit else ""
+    return t["address"].format(building=a.get("building", ""), unit_part=unit_part,
+                               room=a.get("room", ""))
+
+
+def deep_link(request: dict[str, Any]) -> str:
+    """Where a click opens the app: the shell route of that assignment or household."""
+    kind = request["kind"]
+    if kind == "assignment" and request.get("ref"):
+        return f"{APP}#/assignment/{quote(request['ref'], safe=':')}"
+    if request.get("household"):
+        return f"{APP}#/household/{quote(request['household'], safe='')}"
+    return f"{APP}#/due" if kind == "digest" else APP
+
+
+def payload(request: dict[str, Any], household: dict[str, Any] | None,
+            ref: dict[str, Any] | None, lang: str) -> dict[str, Any]:
+    """The notification for one device. `ref` is the assignment, review or visit it is about."""
+    kind = request["kind"]
+    t = catalogue(lang)
+    ref = ref or {}
+    where = address(household, request.get("household", ""), lang)
+    values = {
+        "address": where,
+        "due": ref.get("due", ""),
+        "reason": _cut(ref.get("reason", "")),
+        "text": _cut(request.get("text", "")),
+        **{k: int(v) for k, v in (request.get("counts") or {}).items()},
+    }
+    return {
+        "kind": kind,
+        "title": t[f"{kind}.title"],
+        "body": t[f"{kind}.body"].format(**values),
+        "url": deep_link(request),
+        # One notification per subject on the phone; a newer digest replaces the last one.
+        "tag": kind if kind == "digest" else f"{kind}:{request.get('ref') or request['_id']}",
+        "lang": lang,
+    }
