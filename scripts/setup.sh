@@ -57,4 +57,10 @@ if [[ $want_test == 1 ]]; then
     DOORSTEP_CHROMIUM=playwright
   fi
   echo "$DOORSTEP_CHROMIUM" > .venv/.doorstep-chromium
+  # tests/deploy validates deploy/compose.*.yml with a real Compose client.
+  if ! docker compose version >/dev/null 2>&1 && ! command -v docker-compose >/dev/null \
+      && [[ $(id -u) == 0 ]] && command -v apt-get >/dev/null; then
+    echo "setup: installing Debian's docker-compose for the deployment tests"
+    apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker-compose >/dev/null
+  fi
 fi
