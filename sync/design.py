@@ -50,6 +50,66 @@ GRID = {
     },
 }
 
+_GRID_ROWS = """function (doc) {
+  if (!doc.type || !doc.grid) return;
+  var g = doc.grid, i, m;
+  if (doc.type === 'household') {
+    var tags = (doc.tags || []).slice();
+    for (m in doc.members) {
+      var p = doc.members[m];
+      if (p.status !== 'moved_out' && p.tags) {
+        for (i = 0; i < p.tags.length; i++) if (tags.indexOf(p.tags[i]) < 0) tags.push(p.tags[i]);
+      }
+    }
+    emit([g, 'household', doc.household_id], [doc.created_at, tags]);
+  } else if (doc.type === 'visit') {
+    emit([g, 'visit', doc.visited_at], [doc.household, doc.author, doc.outcome, doc.visit_type,
+      doc.amends || null, doc.assignment || null, doc.app_version || '', doc.created_at]);
+    var needs = doc.needs || [];
+    for (i = 0; i < needs.length; i++) {
+      emit([g, 'need', needs[i].need_id, doc.visited_at], ['raised', doc.household,
+        needs[i].category, needs[i].text, !!needs[i].urgent, null, null, doc.author]);
+    }
+    if (doc.assignment) emit([g, 'assignment_done', doc.assignment], ['visited', doc.visited_at,
+      doc.author]);
+  } else if (doc.type === 'review') {
+    emit([g, 'review', doc.at], [doc.visit, doc.decision, doc.author, doc.reason || '']);
+  } else if (doc.type === 'need_event') {
+    emit([g, 'need', doc.need_id, doc.at], [doc.event, doc.household, doc.category || null,
+      doc.text || null, !!doc.urgent, doc.to || null, doc.evaluation || null, doc.author]);
+  } else if (doc.type === 'assignment') {
+    emit([g, 'assignment', doc.at], [doc.household, doc.worker, doc.due, doc.reason, doc.author]);
+  } else if (doc.type === 'assignment_event') {
+    emit([g, 'assignment_done', doc.assignment], [doc.event, doc.at, doc.author]);
+  } else if (doc.type === 'conflict') {
+    emit([g, 'conflict', doc.state, doc.at], [doc.household, doc.path]);
+  }
+}"""
+
+_LOOKUP = """function (doc) {
+  if (!doc.type) return;
+  if (doc.type === 'household') {
+    var a = doc.address || {}, terms = [], seen = {}, i, m;
+    var add = function (t) { if (t) terms.push(String(t).toLowerCase()); };
+    var phone = function (t) { if (t) { add(t); add(t.slice(-4)); } };
+    add(doc.household_id);
+    add(a.building + '-' + (a.unit ? a.unit + '-' : '') + a.room);
+    phone(doc.phone);
+    for (m in doc.members) {
+      var p = doc.members[m];
+      add(p.name);
+      if (p.name && p.name.length > 1) add(p.name.slice(1));
+      phone(p.phone);
+    }
+    for (i = 0; i < terms.length; i++) {
+      if (!seen[terms[i]]) { seen[terms[i]] = true; emit(['term', terms[i]], [doc.grid,
+        doc.household_id]); }
+    }
+  } else if (doc.household) {
+    emit(['household', doc.household, doc.visited_at || doc.at || ''], doc.type);
+  }
+}"""
+
 HUB = {
     "_id": "_design/hub",
     "language": "javascript",
@@ -62,6 +122,11 @@ HUB = {
             "map": "function (doc) { if (doc.type === 'visit') emit([doc.grid, doc.visited_at],"
             " [doc.household, doc.author, doc.outcome]); }",
         },
+        # The console's lists, one key range per grid and kind (sync/console_queries.py).
+        # One view rather than one per kind: pouchdb-server indexes each view in its own pass.
+        "grid_rows": {"map": _GRID_ROWS, "reduce": "_count"},
+        # Look-ups across grids: a household's whole history, and search terms.
+        "lookup": {"map": _LOOKUP},
     },
 }
 
