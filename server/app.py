@@ -9,9 +9,11 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Route
+from starlette.routing import Mount, Route
 
-from server import observability
+from server import access, observability
+from server.api import auth as auth_api
+from server.gateway.endpoint import Gateway
 from server.jobs import Jobs
 from server.metrics import GatewayMetrics
 from server.security_headers import SecurityHeaders
@@ -27,13 +29,17 @@ def create_app(settings: Settings, couch: Couch) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.jobs.start()
-        yield
+        async with access.running(app):  # sessions, grid index, async CouchDB client
+            yield
         await run_in_threadpool(app.state.jobs.stop)
 
-    app = Starlette(routes=[Route("/healthz", healthz), *observability.routes()], lifespan=lifespan)
+    app = Starlette(routes=[Route("/healthz", healthz), *observability.routes(),
+                            *auth_api.routes(), Mount("/couch", app=Gateway())],
+                    lifespan=lifespan)
     app.state.settings = settings
     app.state.couch = couch
     app.state.secrets = load_secrets(settings)
+    access.install(app)  # login limits and gateway settings (server/security_settings.py)
     app.state.jobs = Jobs(couch, settings)  # background jobs under leases (sync/leases.py)
     app.add_middleware(GatewayMetrics)
     app.add_middleware(SecurityHeaders, https=settings.https)

@@ -1,0 +1,1 @@
+"""JSON APIs under /api, one module per area."""

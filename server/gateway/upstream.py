@@ -1,0 +1,92 @@
+"""The async connection to CouchDB, with the server's admin credentials.
+
+Pooled connections expire after 4 s because pouchdb-server (Node) closes idle ones after
+5 s; a request that still meets a closed connection is retried once when it is safe to
+repeat. Transport failures become `UpstreamError`s carrying the status and JSON body the
+browser should see: 502 when CouchDB is unreachable, 504 when it does not answer in time.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import logging
+from http.cookiejar import CookieJar, DefaultCookiePolicy
+from typing import Any
+
+import httpx
+
+logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per proxied request
+
+# Errors that mean "the connection died before an answer", where one retry is safe.
+_STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
+
+
+class UpstreamError(Exception):
+    def __init__(self, status: int, error: str, reason: str) -> None:
+        super().__init__(f"{status} {error}: {reason}")
+        self.status = status
+        self.body = {"error": error, "reason": reason}
+
+
+class Upstream:
+    def __init__(self, url: str, user: str, password: str, timeout: float) -> None:
+        self.url = url.rstrip("/")
+        token = base64.b64encode(f"{user}:{password}".encode()).decode()
+        self.admin_headers = {"Authorization": f"Basic {token}"}
+        self.seconds = timeout
+        self.timeout = httpx.Timeout(timeout, connect=5.0)
+        self.client = httpx.AsyncClient(
+            base_url=self.url, timeout=self.timeout,
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100,
+                                keepalive_expiry=4.0),
+            # Never keep a cookie: CouchDB prefers a session cookie to our admin header, so
+            # a user's cookie from a login check would otherwise ride on later requests.
+            cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
+        )
+
+    async def aclose(self) -> None:
+        await self.client.aclose()
+
+    async def send(self, method: str, target: str, *, content: bytes | None = None,
+                   headers: dict[str, str] | None = None, stream: bool = False,
+                   admin: bool = True, retry: bool = False,
+                   timeout: httpx.Timeout | None = None) -> httpx.Response:
+        """Send `method target` (an encoded path with its query); retry once when `retry`."""
+        all_headers = {"Accept": "application/json", "Accept-Encoding": "identity",
+                       **(headers or {}), **(self.admin_headers if admin else {})}
+        timeout = timeout or self.timeout
+        attempts = 2 if retry else 1
+        for attempt in range(attempts):
+            request = self.client.build_request(method, target, content=content,
+                                                headers=all_headers, timeout=timeout)
+            try:
+                return await self.client.send(request, stream=stream)
+            except httpx.TimeoutException:
+                raise UpstreamError(504, "gateway_timeout",
+                                    "CouchDB did not answer in time; try again") from None
+            except _STALE:
+                if attempt + 1 < attempts:
+                    continue
+                raise UpstreamError(502, "bad_gateway",
+                                    "CouchDB closed the connection; try again") from None
+            except httpx.TransportError:
+                raise UpstreamError(502, "bad_gateway",
+                                    "CouchDB is unreachable; try again later") from None
+        raise AssertionError("unreachable")
+
+    def feed_timeout(self, read_seconds: float) -> httpx.Timeout:
+        """A change feed may be silent between heartbeats for longer than a normal answer."""
+        return httpx.Timeout(self.seconds, read=read_seconds, connect=5.0)
+
+    async def json(self, method: str, path: str, *, body: Any = None, admin: bool = True,
+                   retry: bool = True) -> tuple[int, Any]:
+        """One JSON request; returns (status, decoded body or None)."""
+        content = None if body is None else json.dumps(body).encode()
+        headers = {"Content-Type": "application/json"} if content is not None else {}
+        response = await self.send(method, path, content=content, headers=headers,
+                                   admin=admin, retry=retry)
+        try:
+            return response.status_code, response.json()
+        except ValueError:
+            return response.status_code, None
