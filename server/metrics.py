@@ -31,11 +31,10 @@ Sample = float | int | list[tuple[Labels, float]] | None
 # Replication requests range from a cached _local checkpoint (ms) to a full _bulk_get (s).
 BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0)
 
-# The path segments we name in labels; anything else is "other", so a label never carries
-# a database name or a document id.
+# The path segments we name in labels (what replication uses); anything else is "other", so
+# a label never carries a database name or a document id.
 COUCH_ENDPOINTS = frozenset({
     "_session", "_changes", "_bulk_docs", "_bulk_get", "_revs_diff", "_local", "_all_docs",
-    "_find", "_index", "_ensure_full_commit", "_missing_revs", "_design", "_security",
 })
 
 
