@@ -139,6 +139,35 @@ def can_sync_write(p: Principal, grid: GridLike) -> str | None:
     return None
 
 
+# --- the console --------------------------------------------------------------------------
+
+
+def can_use_console(p: Principal) -> str | None:
+    """The supervisor console is for supervisors and admins; workers have the field app."""
+    if not p.active:
+        return "this account has been deactivated"
+    if p.role in (SUPERVISOR, ADMIN):
+        return None
+    return "the console is for community supervisors and administrators"
+
+
+def can_administer(p: Principal) -> str | None:
+    """Grid hierarchy, tag configuration, accounts and ledger imports: admins only."""
+    refusal = can_use_console(p)
+    if refusal:
+        return refusal
+    return None if p.role == ADMIN else "only an administrator may do this"
+
+
+def can_move_household(p: Principal, source: GridLike, target: GridLike) -> str | None:
+    """Moving takes a household out of one grid into another: both must be writable by a
+    supervisor (so within their communities) or by an admin."""
+    refusal = can_use_console(p)
+    if refusal:
+        return refusal
+    return can_write_grid(p, source) or can_write_grid(p, target)
+
+
 # --- documents ----------------------------------------------------------------------------
 
 
