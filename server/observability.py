@@ -8,6 +8,11 @@ only to ready replicas.
 
 from __future__ import annotations
 
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, PlainTextResponse
@@ -17,7 +22,10 @@ from server import metrics
 from server.errors import CouchUnavailable
 from sync import naming
 from sync.couch import Couch
+from sync.directory import Directory
+from sync.hub import Hub
 from sync.provision import COUCH_SYSTEM_DBS
+from sync.push_outbox import STATES, Outbox
 
 READY_TIMEOUT = 3.0  # seconds per CouchDB request; a probe must answer before it is retried
 
@@ -52,3 +60,67 @@ async def metrics_page(request: Request) -> PlainTextResponse:
 
 def routes() -> list[Route]:
     return [Route("/readyz", readyz), Route("/metrics", metrics_page)]
+
+
+# -- figures of the whole installation, the same from every replica ---------------------------
+
+
+class InstallationFigures:
+    """Read from CouchDB at most once per `ttl` seconds, however often and by how many
+    Prometheus servers this replica is scraped. A figure whose source cannot be read right
+    now is left out of the page (never reported as 0)."""
+
+    def __init__(self, couch: Couch, ttl: float = 15.0) -> None:
+        self.couch = couch
+        self.ttl = ttl
+        self._lock = threading.Lock()
+        self._cache: dict[str, tuple[float, object]] = {}
+
+    def cached(self, key: str, read: Callable[[], object]) -> object:
+        with self._lock:
+            hit = self._cache.get(key)
+            if hit and time.monotonic() - hit[0] < self.ttl:
+                return hit[1]
+        try:
+            value = read()
+        except (CouchUnavailable, KeyError, ValueError):
+            value = None
+        with self._lock:
+            self._cache[key] = (time.monotonic(), value)
+        return value
+
+    def outbox_by_state(self) -> list[tuple[dict[str, str], float]] | None:
+        def read() -> list[tuple[dict[str, str], float]]:
+            by_state = Outbox(self.couch).figures()["by_state"]
+            return [({"state": s}, float(by_state.get(s, 0))) for s in STATES]
+        return self.cached("outbox", read)  # type: ignore[return-value]
+
+    def hub(self) -> tuple[float | None, int] | None:
+        """(seconds since the oldest grid's "data as of", grids never copied)."""
+        def read() -> tuple[float | None, int]:
+            grids = [g.id for g in Directory(self.couch).grids()]
+            status = Hub(self.couch).status()
+            times = [status[g].as_of for g in grids if g in status and status[g].as_of]
+            never = len(grids) - len(times)
+            if not times:
+                return None, never
+            oldest = datetime.fromisoformat(min(times).replace("Z", "+00:00"))
+            return max(0.0, time.time() - oldest.timestamp()), never
+        return self.cached("hub", read)  # type: ignore[return-value]
+
+
+def install(couch: Couch) -> InstallationFigures:
+    """Plug the installation's figures into /metrics (called once per app)."""
+    figures = InstallationFigures(couch)
+    metrics.register_gauge(
+        "doorstep_push_outbox_deliveries",
+        "Push deliveries in the outbox by state; pending + sending is the outbox depth.",
+        figures.outbox_by_state)
+    metrics.register_gauge(
+        "doorstep_hub_lag_seconds",
+        "Age of the oldest grid's copy in the hub: every change older than this is there.",
+        lambda: (figures.hub() or (None, 0))[0])
+    metrics.register_gauge(
+        "doorstep_hub_grids_not_copied", "Grids whose database was never copied to the hub.",
+        lambda: None if figures.hub() is None else float(figures.hub()[1]))  # type: ignore[index]
+    return figures

@@ -72,3 +72,21 @@ def test_gateway_requests_are_counted_and_timed_without_naming_the_database(
         and 'le="+Inf"' in line]
     assert inf and inf[0].endswith(" 3")
 
+
+
+def test_hub_freshness_is_reported_from_the_hub_checkpoints(couch_server, couch: Couch,
+                                                            community, prefix: str,
+                                                            tmp_path) -> None:
+    from sync.hub import Hub
+    from tests.conftest import start_server
+
+    Hub(couch).copy_all(["G1", "G2"])  # G9 never copied
+    s = start_server(couch_server, prefix, tmp_path / "hub-figures")
+    try:
+        lines = metric_lines(s)
+    finally:
+        s.stop()
+    figures = dict(line.rsplit(" ", 1) for line in lines
+                   if line.startswith(("doorstep_hub_lag_seconds", "doorstep_hub_grids_not")))
+    assert float(figures["doorstep_hub_grids_not_copied"]) == 1
+    assert 0 <= float(figures["doorstep_hub_lag_seconds"]) < 3600
