@@ -10,7 +10,6 @@ CouchDB's own are, so PouchDB reports it like any CouchDB error.
 from __future__ import annotations
 
 import json
-import logging
 from typing import Any
 from urllib.parse import quote
 
@@ -27,8 +26,6 @@ from server.gateway.upstream import Upstream, UpstreamError
 from server.security_settings import SecuritySettings
 from server.sessions import COOKIE, SessionStore
 from sync.directory import Grid
-
-log = logging.getLogger("doorstep.gateway")
 
 PREFIX = "/couch"
 
@@ -205,14 +202,24 @@ async def _bulk_docs(call: _Call) -> Response:
         if response.status_code not in (201, 202):
             return _upstream_json(call.request, response)
         upstream_results = response.json()
-        log.debug("stored %d of %d documents in %s", len(accepted), len(verdicts),
-                  call.target.db)
     if not new_edits:  # CouchDB lists only failures for replicated writes
+        failed = {r.get("id") for r in upstream_results}
+        stored = [(v, v.doc["_rev"]) for v in accepted if v.doc_id not in failed]
         results = list(upstream_results) + [v.rejection() for v in verdicts if v.reason]
     else:
+        stored = [(v, r["rev"]) for v, r in zip(accepted, upstream_results, strict=False)
+                  if r.get("ok")]
         answers = iter(upstream_results)
         results = [v.rejection() if v.reason else next(answers) for v in verdicts]
+    await _audit(call, stored)
     return proxy.json_response(call.request, 201, results)
+
+
+async def _audit(call: _Call, stored: list[tuple[writes.Verdict, str]]) -> None:
+    assert call.target.db
+    records = writes.audit_records(call.principal.name, stored)
+    if records:
+        await writes.store_audit(call.upstream, call.target.db, records)
 
 
 async def _doc_put(call: _Call) -> Response:
@@ -231,6 +238,9 @@ async def _doc_put(call: _Call) -> Response:
     response = await call.upstream.send(
         "PUT", call.path(call.target.doc_id), content=verdict.body,
         headers={"Content-Type": "application/json"}, retry=not new_edits)
+    if response.status_code in (201, 202):
+        rev = verdict.doc.get("_rev") if not new_edits else response.json().get("rev")
+        await _audit(call, [(verdict, rev)])
     return _upstream_json(call.request, response)
 
 

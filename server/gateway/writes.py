@@ -12,6 +12,11 @@ exact bytes to forward or the reason it is refused. The checks, in order:
    write what, authors, immutable fields, deletions);
 5. a visit or needs event names a household of this grid.
 
+After CouchDB has stored a household edit, `audit_records` describes it for the audit trail
+(`sync.audit.for_edit`), limited to the paths this user's own stamps changed: a revision
+that branched before other edits also carries their older values, which are not this
+user's doing (the resolver's merge records those).
+
 The current revisions (and the households referred to) come from one `_all_docs` request
 per batch. The body forwarded is our own serialisation of what we checked, so a body that
 parses differently elsewhere (repeated keys, invalid Unicode) cannot slip through.
@@ -22,14 +27,18 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import logging
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
 
 from server import authz
 from server.gateway.upstream import Upstream, UpstreamError
-from sync import schema
+from sync import audit, schema
+
+log = logging.getLogger("doorstep.gateway")
 
 _REV = re.compile(r"^([1-9][0-9]{0,9})-([0-9a-zA-Z]{1,64})$")
 _REV_ID = re.compile(r"^[0-9a-zA-Z]{1,64}$")
@@ -44,6 +53,8 @@ class Verdict:
     doc_id: str
     body: bytes | None = None  # what to forward, when accepted
     reason: str | None = None  # why not, when refused
+    doc: dict[str, Any] = field(default_factory=dict, repr=False)  # the accepted document
+    old: dict[str, Any] | None = field(default=None, repr=False)  # the server's revision
 
     def rejection(self) -> dict[str, str]:
         return {"id": self.doc_id, "error": "forbidden", "reason": self.reason or ""}
@@ -77,7 +88,8 @@ async def review(upstream: Upstream, db: str, principal: authz.Principal, grid: 
             continue
         reason = _refusal(principal, grid, doc, current)
         verdicts.append(Verdict(doc["_id"], reason=reason) if reason
-                        else Verdict(doc["_id"], body=outcome))
+                        else Verdict(doc["_id"], body=outcome, doc=doc,
+                                     old=current.get(doc["_id"])))
     return verdicts
 
 
@@ -210,3 +222,57 @@ def attachment_problem(doc: dict[str, Any], old: dict[str, Any] | None) -> str |
 def _id_of(doc: Any) -> str:
     doc_id = doc.get("_id") if isinstance(doc, dict) else None
     return doc_id if isinstance(doc_id, str) else ""
+
+
+# --- the audit trail of household edits ------------------------------------------------------
+
+
+def audit_records(user: str, stored: list[tuple[Verdict, str]]) -> list[dict[str, Any]]:
+    """Audit records for the household edits among `stored` (verdict, stored revision)."""
+    visits = {v.doc.get("household"): v.doc_id for v, _ in stored
+              if v.doc.get("type") == "visit" and v.doc.get("ledger_changes")}
+    records = []
+    for verdict, rev in stored:
+        doc, old = verdict.doc, verdict.old
+        if doc.get("type") != "household" or doc.get("_deleted"):
+            continue
+        old_live = old if old and not old.get("_deleted") else None
+        stamps = _own_stamps(user, doc, old_live)
+        if not stamps:
+            continue
+        latest = max(stamps.values(), key=lambda s: str(s.get("at")))
+        record = audit.for_edit(old_live, {**doc, "_rev": rev}, user, latest.get("device"),
+                                visits.get(doc.get("household_id")),
+                                str(latest.get("at") or _now()))
+        if record is not None:
+            record["changes"] = [c for c in record["changes"] if c["path"] in stamps]
+            if record["changes"]:
+                records.append(record)
+    return records
+
+
+def _own_stamps(user: str, doc: dict[str, Any], old: dict[str, Any] | None
+                ) -> dict[str, dict[str, Any]]:
+    old_clock = (old or {}).get("clock", {})
+    return {path: stamp for path, stamp in doc.get("clock", {}).items()
+            if stamp.get("by") == user and stamp != old_clock.get(path)}
+
+
+async def store_audit(upstream: Upstream, db: str, records: list[dict[str, Any]]) -> None:
+    """Write audit records with the server's credentials; a failure is logged, not raised,
+    because the edit itself is stored (ids are derived from the revision, so a retried
+    push that records it again meets a conflict, not a duplicate)."""
+    try:
+        status, body = await upstream.json("POST", f"/{quote(db, safe='')}/_bulk_docs",
+                                           body={"docs": records}, retry=False)
+    except UpstreamError as exc:
+        log.warning("audit records for %s not written: %s", db, exc)
+        return
+    failed = [r for r in (body if isinstance(body, list) else [])
+              if r.get("error") and r.get("error") != "conflict"]
+    if status not in (201, 202) or failed:
+        log.warning("audit records for %s not written: %s %s", db, status, failed or body)
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
