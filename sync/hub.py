@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import quote
@@ -48,10 +48,20 @@ class Checkpoint:
 
 
 @dataclass(frozen=True)
+class WorkerSeen:
+    """What the hub last received from a worker's phone: their sync health, as the server
+    knows it."""
+
+    received_at: str  # when the server first saw their newest document
+    app_version: str  # the field app version their newest visit was recorded with
+
+
+@dataclass(frozen=True)
 class CopyResult:
     grid: str
     copied: int  # revisions written into the hub
     checkpoint: Checkpoint
+    workers: dict[str, WorkerSeen] = field(default_factory=dict)
 
 
 def now_iso() -> str:
@@ -76,6 +86,10 @@ class Hub:
         grids = self._read_status().get("grids", {})
         return {g: Checkpoint(g, c.get("since", 0), c.get("as_of")) for g, c in grids.items()}
 
+    def workers(self) -> dict[str, WorkerSeen]:
+        seen = self._read_status().get("workers", {})
+        return {w: WorkerSeen(v["received_at"], v.get("app_version", "")) for w, v in seen.items()}
+
     def checkpoint(self, grid: str) -> Checkpoint:
         return self.status().get(grid) or Checkpoint(grid, 0, None)
 
@@ -92,7 +106,7 @@ class Hub:
     def copy_grid(self, grid: str) -> CopyResult:
         """Bring the hub up to date with one grid database; safe to call at any time."""
         result = self._copy(grid, self.checkpoint(grid))
-        self._save([result.checkpoint])
+        self._save([result])
         return result
 
     def copy_all(self, grids: Iterable[str],
@@ -100,13 +114,13 @@ class Hub:
         """Copy each grid in turn; `keep_going()` returning False stops between grids."""
         known = self.status()
         results: list[CopyResult] = []
-        unsaved: list[Checkpoint] = []
+        unsaved: list[CopyResult] = []
         for grid in grids:
             if not keep_going():
                 break
             result = self._copy(grid, known.get(grid) or Checkpoint(grid, 0, None))
             results.append(result)
-            unsaved.append(result.checkpoint)
+            unsaved.append(result)
             if len(unsaved) >= SAVE_EVERY:
                 self._save(unsaved)
                 unsaved = []
@@ -119,6 +133,7 @@ class Hub:
             source = naming.grid_db_name(grid, self.couch.prefix)
             since, copied = start.since, 0
             started_at = now_iso()
+            workers: dict[str, WorkerSeen] = {}
             while True:
                 changes = self._changes(source, since)
                 results = changes["results"]
@@ -131,10 +146,11 @@ class Hub:
                     docs = self._fetch(source, missing)
                     self._store(docs)
                     copied += len(docs)
+                    _note_workers(workers, docs, None if start.as_of is None else started_at)
                 since = changes["last_seq"]
                 if len(results) < BATCH:
                     break
-            return CopyResult(grid, copied, Checkpoint(grid, since, started_at))
+            return CopyResult(grid, copied, Checkpoint(grid, since, started_at), workers)
 
     def _changes(self, source: str, since: Any) -> dict[str, Any]:
         status, body = self.couch.request(
@@ -189,8 +205,8 @@ class Hub:
             raise CouchUnavailable(f"reading the hub status failed: {status} {body}")
         return body
 
-    def _save(self, checkpoints: list[Checkpoint]) -> None:
-        """Merge these grids' checkpoints into the status document.
+    def _save(self, results: list[CopyResult]) -> None:
+        """Merge these copies' checkpoints (and what they saw of workers) into the status.
 
         Another replica may save at the same time (409): re-read and merge again. Losing a
         race at worst sends a grid's checkpoint back a little, which costs a re-read only.
@@ -199,8 +215,13 @@ class Hub:
             for _ in range(5):
                 doc = self._read_status() or {"_id": STATUS_ID}
                 grids = doc.setdefault("grids", {})
-                for c in checkpoints:
-                    grids[c.grid] = {"since": c.since, "as_of": c.as_of}
+                workers = doc.setdefault("workers", {})
+                for r in results:
+                    grids[r.grid] = {"since": r.checkpoint.since, "as_of": r.checkpoint.as_of}
+                    for name, seen in r.workers.items():
+                        if seen.received_at >= workers.get(name, {}).get("received_at", ""):
+                            workers[name] = {"received_at": seen.received_at,
+                                             "app_version": seen.app_version}
                 status, body = self.couch.request("PUT", self._status_path, body=doc)
                 if status in (200, 201, 202):
                     return
@@ -211,3 +232,20 @@ class Hub:
     def _lock(self, grid: str) -> threading.Lock:
         with self._guard:
             return self._locks.setdefault(grid, threading.Lock())
+
+
+def _note_workers(workers: dict[str, WorkerSeen], docs: list[dict[str, Any]],
+                  received_at: str | None) -> None:
+    """Remember, per author of field documents, the newest arrival and app version.
+
+    `received_at` is None on a grid's first copy: that is history, not a phone syncing
+    now, so the document's own time stands in.
+    """
+    for doc in docs:
+        if doc.get("type") not in ("visit", "need_event") or not doc.get("author"):
+            continue
+        at = received_at or doc.get("created_at") or doc.get("at") or ""
+        previous = workers.get(doc["author"])
+        version = doc.get("app_version") or (previous.app_version if previous else "")
+        if previous is None or at >= previous.received_at:
+            workers[doc["author"]] = WorkerSeen(at, version)

@@ -77,3 +77,18 @@ def test_data_as_of_is_the_oldest_copy_of_the_grids_asked_about(couch: Couch, co
     oldest = min(status["G1"].as_of, status["G2"].as_of)
     assert Hub.as_of([status["G1"], status["G2"]]) == oldest
     assert Hub.as_of([status["G1"], hub.checkpoint("G9")]) is None  # G9 never copied
+
+
+def test_what_the_hub_last_received_from_each_worker(couch: Couch, community) -> None:
+    write(couch, "G1", household("G1", "G1-1-1-101"),
+          visit("G1", "G1-1-1-101", "2026-11-01T02:00:00Z", author="w1", app_version="0.1.0"))
+    hub = Hub(couch)
+    hub.copy_grid("G1")
+    first = hub.workers()["w1"]
+    assert first == type(first)("2026-11-01T02:00:00Z", "0.1.0")  # history: its own time
+    write(couch, "G1",
+          visit("G1", "G1-1-1-101", "2026-11-02T02:00:00Z", author="w1", app_version="0.2.0"))
+    result = hub.copy_grid("G1")
+    later = hub.workers()["w1"]
+    assert later.app_version == "0.2.0"
+    assert later.received_at == result.checkpoint.as_of  # arrived during this copy
