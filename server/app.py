@@ -41,7 +41,7 @@ def create_app(settings: Settings, couch: Couch) -> Starlette:
     app.state.secrets = load_secrets(settings)
     access.install(app)  # login limits and gateway settings (server/security_settings.py)
     app.state.jobs = Jobs(couch, settings)  # background jobs under leases (sync/leases.py)
-    observability.install(couch)  # outbox, hub and resolver figures for /metrics
+    observability.install(couch)  # outbox and hub figures for /metrics
     app.add_middleware(GatewayMetrics)
     app.add_middleware(SecurityHeaders, https=settings.https)
     return app
