@@ -57,6 +57,7 @@ RESIDENCY_ALIASES = {"户籍人口": "registered", "常住": "registered", "本�
                      "流动人口": "floating", "外来": "floating", "暂住": "floating"}
 HEAD = "户主"
 TAG_SEPARATORS = re.compile(r"[,，、;；/|\s]+")
+_WHOLE_FLOAT = re.compile(r"-?\d+\.0+")
 _HEADER_NOISE = re.compile(r"[\s*＊:：]|[（(][^）)]*[）)]")
 
 
@@ -78,8 +79,11 @@ def cell_text(value: Any) -> str:
     """One cell as clean text: NFKC (full-width digits, ideographic spaces), `5.0` → `5`."""
     if value is None:
         return ""
-    text = unicodedata.normalize("NFKC", str(value)).strip()
-    if re.fullmatch(r"-?\d+\.0+", text):
+    text = str(value)
+    if not text.isascii():
+        text = unicodedata.normalize("NFKC", text)
+    text = text.strip()
+    if "." in text and _WHOLE_FLOAT.fullmatch(text):
         text = text.split(".", 1)[0]
     return text
 

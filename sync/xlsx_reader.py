@@ -25,6 +25,7 @@ _MAIN = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 _REL = "http://schemas.openxmlformats.org/officeDocument/2006/relationships"
 _PKG_REL = "http://schemas.openxmlformats.org/package/2006/relationships"
 _CHUNK = 1 << 16
+_ROW, _C, _V, _T = (f"{_MAIN}}}{tag}" for tag in ("row", "c", "v", "t"))
 _OFFSET = struct.Struct("<Q")
 
 
@@ -201,15 +202,14 @@ class _SheetRows:
         yield from self.done
 
     def _start(self, name: str, attrs: dict[str, str]) -> None:
-        local = name.rpartition("}")[2]
-        if local == "c":
+        if name == _C:
             ref = attrs.get("r")
             self.cell_col = _column_index(ref) if ref else self.next_col
             self.next_col = self.cell_col + 1
             self.cell_kind = attrs.get("t", "n")
-        elif local in ("v", "t") and self.cell_kind is not None:
+        elif (name == _V or name == _T) and self.cell_kind is not None:
             self.text = []
-        elif local == "row":
+        elif name == _ROW:
             self.row_number = int(attrs.get("r") or self.row_number + 1)
             self.row = {}
             self.next_col = 0
@@ -219,8 +219,7 @@ class _SheetRows:
             self.text.append(data)
 
     def _end(self, name: str) -> None:
-        local = name.rpartition("}")[2]
-        if local in ("v", "t") and self.text is not None:
+        if self.text is not None and (name == _V or name == _T):
             value = "".join(self.text)
             self.text = None
             if self.cell_kind == "s":
@@ -228,9 +227,9 @@ class _SheetRows:
             elif self.cell_kind == "b":
                 value = "TRUE" if value == "1" else "FALSE"
             self.row[self.cell_col] = self.row.get(self.cell_col, "") + value
-        elif local == "c":
+        elif name == _C:
             self.cell_kind = None
-        elif local == "row":
+        elif name == _ROW:
             if any(v.strip() for v in self.row.values()):
                 width = max(self.row) + 1
                 self.done.append((self.row_number, [self.row.get(i, "") for i in range(width)]))
