@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+import time
 from collections import Counter
 from datetime import date, timedelta
 
 import httpx
 
+from server.embedded_couch import free_port
 from sync import accounts, demo, naming, schema
 from sync.couch import Couch
 from sync.directory import Directory
+from tests.conftest import ROOT
 
 TODAY = date(2026, 11, 20)
 
@@ -129,3 +135,30 @@ def test_load_writes_only_what_is_missing(couch: Couch) -> None:
     assert first.written == first.households + first.visits + first.need_events
     second = demo.load(couch, spec, with_accounts=False)
     assert second.written == 0 and second.households == first.households
+
+
+def test_serve_demo_prints_the_accounts_and_the_url_and_they_log_in(couch_server, prefix,
+                                                                    tmp_path) -> None:
+    port = free_port()
+    env = {**os.environ, "DOORSTEP_COUCHDB_URL": couch_server.url,
+           "DOORSTEP_COUCHDB_USER": couch_server.user,
+           "DOORSTEP_COUCHDB_PASSWORD": couch_server.password, "DOORSTEP_DB_PREFIX": prefix,
+           "DOORSTEP_VAR": str(tmp_path / "var"), "DOORSTEP_PORT": str(port)}
+    log = tmp_path / "serve.log"
+    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve", "--demo"], cwd=ROOT,
+                            env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
+                            stdin=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 60
+        while "Doorstep is running at" not in log.read_text() and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            time.sleep(0.2)
+        out = log.read_text()
+        assert f"http://127.0.0.1:{port}/" in out
+        assert "worker1" in out and "supervisor1" in out and demo.DEMO_PASSWORD in out
+        login = httpx.post(f"{couch_server.url}/_session", timeout=10,
+                           json={"name": "supervisor1", "password": demo.DEMO_PASSWORD})
+        assert login.status_code == 200 and "community:C01" in login.json()["roles"]
+    finally:
+        proc.terminate()
+        proc.wait(10)
