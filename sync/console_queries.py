@@ -180,7 +180,7 @@ class GridSnapshot:
     grid: str
     version: str  # the hub copy this was read from
     window: str  # UTC key of the window start
-    households: dict[str, tuple[str, list[str]]]  # household id → (created_at, tags)
+    households: dict[str, tuple[str, list[str], str]]  # id → (created_at, tags, building)
     visits: list[Visit]  # in the window, oldest first
     reviews: list[Review]  # in the window, oldest first
     needs: list[Need]
@@ -197,7 +197,7 @@ def load_snapshot(couch: Couch, hub_db: str, grid: str, window: str,
                   version: str = "") -> GridSnapshot:
     """Read one grid's console rows from the hub (five key ranges of `grid_rows`)."""
     g = grid
-    households = {r["key"][2]: (r["value"][0], r["value"][1])
+    households = {r["key"][2]: (r["value"][0], r["value"][1], r["value"][2])
                   for r in _rows(couch, hub_db, [g, "household"], [g, "household", {}])}
     visits = [
         Visit(r["id"], g, v[0], r["key"][2], v[1], v[2], v[3], v[4], v[5], v[6], v[7])
@@ -281,7 +281,7 @@ def due_states(snap: GridSnapshot, config: dict[str, Any], period: Period) -> li
     for v in snap.visits:  # oldest first: the last one wins
         last[v.household] = (v.visited_at, v.outcome)
     out = []
-    for hid, (_created, tags) in snap.households.items():
+    for hid, (_created, tags, _building) in snap.households.items():
         household = {"tags": tags}
         visit = last.get(hid)
         due = digest.due_date(household, visit, config, period.tz)

@@ -61,7 +61,8 @@ _GRID_ROWS = """function (doc) {
         for (i = 0; i < p.tags.length; i++) if (tags.indexOf(p.tags[i]) < 0) tags.push(p.tags[i]);
       }
     }
-    emit([g, 'household', doc.household_id], [doc.created_at, tags]);
+    emit([g, 'household', doc.household_id], [doc.created_at, tags,
+      (doc.address || {}).building || '']);
   } else if (doc.type === 'visit') {
     emit([g, 'visit', doc.visited_at], [doc.household, doc.author, doc.outcome, doc.visit_type,
       doc.amends || null, doc.assignment || null, doc.app_version || '', doc.created_at]);

@@ -1,0 +1,84 @@
+"""The console's long-lived parts on `app.state.console`: the hub, the snapshot cache, the
+time zone, and the directory's names (cached briefly: they change when an admin edits)."""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from server.errors import ConfigError
+from sync.console_queries import Snapshots
+from sync.couch import Couch
+from sync.directory import Directory
+from sync.hub import Hub
+from sync.leases import Lease
+
+log = logging.getLogger("doorstep.console")
+
+HUB_JOB = "hub-copy"
+HUB_INTERVAL = 15.0  # seconds between two passes over every grid
+NAMES_SECONDS = 30.0
+
+
+def timezone(env: dict[str, str] | None = None) -> ZoneInfo:
+    """DOORSTEP_TIMEZONE (default Asia/Shanghai): what "today" and a day mean on pages."""
+    value = (os.environ if env is None else env).get("DOORSTEP_TIMEZONE") or "Asia/Shanghai"
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"DOORSTEP_TIMEZONE must be a time zone name such as Asia/Shanghai, got {value!r}"
+        ) from None
+
+
+@dataclass(frozen=True)
+class Names:
+    streets: dict[str, str]  # id → name
+    communities: dict[str, tuple[str, str]]  # id → (name, street)
+
+
+class Console:
+    def __init__(self, couch: Couch, tz: ZoneInfo) -> None:
+        self.couch = couch
+        self.tz = tz
+        self.hub = Hub(couch)
+        self.snapshots = Snapshots(couch, self.hub)
+        self.directory = Directory(couch)
+        self._names: Names | None = None
+        self._names_at = -1e9
+
+    def names(self) -> Names:
+        if self._names is None or time.monotonic() - self._names_at > NAMES_SECONDS:
+            self._names = Names(
+                {d["_id"].split(":", 1)[1]: d["name"] for d in self.directory.entries("street")},
+                {d["_id"].split(":", 1)[1]: (d["name"], d["street"])
+                 for d in self.directory.entries("community")},
+            )
+            self._names_at = time.monotonic()
+        return self._names
+
+    def forget_names(self) -> None:
+        self._names = None
+
+    def tag_config(self) -> dict[str, Any]:
+        return self.directory.tag_config()
+
+    def copy(self, grid: str) -> None:
+        """After a console write: the hub (and so every page) shows it at once."""
+        self.hub.copy_grid(grid)
+
+    def job_step(self, lease: Lease) -> None:
+        """One pass of the background hub copy over every grid in the directory."""
+        grids = [g.id for g in self.directory.grids()]
+        results = self.hub.copy_all(grids, keep_going=lease.keep)
+        copied = sum(r.copied for r in results)
+        if copied:
+            log.info("hub: copied %d revision(s) from %d grid(s)", copied,
+                     sum(1 for r in results if r.copied))
+
+    def close(self) -> None:
+        self.snapshots.close()
