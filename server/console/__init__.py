@@ -25,7 +25,7 @@ from server.console import (
     review,
     static,
 )
-from server.console.state import HUB_INTERVAL, HUB_JOB, Console, timezone
+from server.console.state import HUB_JOB, Console, hub_interval, timezone
 from server.console.web import Ctx, page, redirect
 from server.sessions import COOKIE
 
@@ -63,4 +63,4 @@ def mount() -> Mount:
 def install(app: Starlette) -> None:
     """Shared console state, and the hub copy as a background job (one replica at a time)."""
     app.state.console = Console(app.state.couch, timezone())
-    app.state.jobs.add(HUB_JOB, app.state.console.job_step, interval=HUB_INTERVAL)
+    app.state.jobs.add(HUB_JOB, app.state.console.job_step, interval=hub_interval())

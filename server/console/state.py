@@ -20,7 +20,7 @@ from sync.leases import Lease
 log = logging.getLogger("doorstep.console")
 
 HUB_JOB = "hub-copy"
-HUB_INTERVAL = 15.0  # seconds between two passes over every grid
+HUB_INTERVAL = 15.0  # seconds between two passes over every grid (DOORSTEP_HUB_INTERVAL)
 NAMES_SECONDS = 30.0
 
 
@@ -33,6 +33,19 @@ def timezone(env: dict[str, str] | None = None) -> ZoneInfo:
         raise ConfigError(
             f"DOORSTEP_TIMEZONE must be a time zone name such as Asia/Shanghai, got {value!r}"
         ) from None
+
+
+def hub_interval(env: dict[str, str] | None = None) -> float:
+    raw = (os.environ if env is None else env).get("DOORSTEP_HUB_INTERVAL", "")
+    if not raw:
+        return HUB_INTERVAL
+    try:
+        seconds = float(raw)
+    except ValueError:
+        seconds = -1
+    if not 0.2 <= seconds <= 3600:
+        raise ConfigError(f"DOORSTEP_HUB_INTERVAL must be 0.2 to 3600 seconds, got {raw!r}")
+    return seconds
 
 
 @dataclass(frozen=True)

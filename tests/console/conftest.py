@@ -1,0 +1,119 @@
+"""A community office for the console's HTTP and browser tests: one real server per module.
+
+Communities C1 (grids G1, G2) and C2 (grid G9) under street S1. Accounts by key (real names
+are unique per module, `_users` being shared by the session): `sup1` supervisor of C1,
+`sup2` supervisor of C2, `adm` admin, workers `w1` (G1), `w2` (G2), `w9` (G9). The hub copy
+runs every second, so what a phone syncs reaches the console within a moment.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from sync import accounts, naming, schema
+from sync.couch import Couch
+from sync.directory import Directory
+from sync.hub import Hub
+from sync.provision import provision
+from tests.conftest import CouchServer, RunningServer, start_server, unique_name
+
+PASSWORD = "correct-horse-1"
+ACCOUNTS = {
+    "sup1": ("supervisor", [], ["C1"]),
+    "sup2": ("supervisor", [], ["C2"]),
+    "adm": ("admin", [], []),
+    "w1": ("worker", ["G1"], []),
+    "w2": ("worker", ["G2"], []),
+    "w9": ("worker", ["G9"], []),
+}
+_CSRF = re.compile(r'name="csrf" value="([0-9a-f]+)"')
+
+
+class Console(httpx.Client):
+    """A logged-in browser-less client of the console, with its CSRF token."""
+
+    token: str = ""
+
+    def csrf(self) -> str:
+        if not self.token:
+            page = self.get("/console/search", headers={"accept": "text/html"})
+            assert page.status_code == 200, page.text
+            self.token = _CSRF.search(page.text).group(1)
+        return self.token
+
+    def send_form(self, path: str, data: dict[str, Any] | None = None, *,
+                  csrf: str | None = None, **kw: Any) -> httpx.Response:
+        body = dict(data or {})
+        body["csrf"] = self.csrf() if csrf is None else csrf
+        return self.post(path, data=body, **kw)
+
+
+@dataclass
+class Office:
+    couch: Couch
+    server: RunningServer
+    names: dict[str, str]
+    hub: Hub
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def db(self, grid: str) -> str:
+        return naming.grid_db_name(grid, self.couch.prefix)
+
+    def put(self, grid: str, *docs: dict[str, Any]) -> list[dict[str, Any]]:
+        schema.validate_all(docs)
+        answer = self.couch.bulk_docs(self.db(grid), list(docs))
+        assert all(r.get("ok") for r in answer), answer
+        for doc, r in zip(docs, answer, strict=True):
+            doc["_rev"] = r["rev"]
+        return list(docs)
+
+    def all(self, grid: str, kind: str) -> list[dict[str, Any]]:
+        rows = self.couch.all_docs(self.db(grid), startkey=f"{kind}:", endkey=f"{kind}:\ufff0",
+                                   include_docs=True)
+        return [r["doc"] for r in rows]
+
+    def login(self, key: str) -> Console:
+        client = Console(base_url=self.server.url, timeout=60)
+        r = client.post("/api/login", json={"name": self.names[key], "password": PASSWORD})
+        assert r.status_code == 200, r.text
+        return client
+
+    def copy(self, *grids: str) -> None:
+        for grid in grids or ("G1", "G2", "G9"):
+            self.hub.copy_grid(grid)
+
+
+@pytest.fixture(scope="module")
+def office(couch_server: CouchServer, tmp_path_factory: pytest.TempPathFactory
+           ) -> Iterator[Office]:
+    prefix = unique_name("con") + "_"
+    couch = Couch(couch_server.url, couch_server.user, couch_server.password, prefix)
+    provision(couch)
+    d = Directory(couch)
+    d.add_street("S1", "城南街道")
+    d.add_community("C1", "桂花社区", "S1")
+    d.add_community("C2", "梧桐社区", "S1")
+    for gid, name, community in (("G1", "第一网格", "C1"), ("G2", "第二网格", "C1"),
+                                 ("G9", "第九网格", "C2")):
+        d.add_grid(gid, name, community)
+    provision(couch)
+    names = {}
+    for key, (role, grids, communities) in ACCOUNTS.items():
+        names[key] = unique_name(key)
+        accounts.create(couch, names[key], role, password=PASSWORD, grids=grids,
+                        communities=communities, display_name=f"{key} 测试")
+    var: Path = tmp_path_factory.mktemp("console-server")
+    server = start_server(couch_server, prefix, var, {
+        "DOORSTEP_HUB_INTERVAL": "1", "DOORSTEP_SESSION_CACHE_SECONDS": "0.3",
+        "DOORSTEP_LEASE_TTL": "6"})
+    try:
+        yield Office(couch, server, names, Hub(couch))
+    finally:
+        server.stop()
