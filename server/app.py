@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from server import access, observability
+from server import access, console, observability
 from server.api import auth as auth_api
 from server.gateway.endpoint import Gateway
 from server.jobs import Jobs
@@ -34,7 +34,8 @@ def create_app(settings: Settings, couch: Couch) -> Starlette:
         await run_in_threadpool(app.state.jobs.stop)
 
     app = Starlette(routes=[Route("/healthz", healthz), *observability.routes(),
-                            *auth_api.routes(), Mount("/couch", app=Gateway())],
+                            *auth_api.routes(), Mount("/couch", app=Gateway()),
+                            console.mount()],
                     lifespan=lifespan)
     app.state.settings = settings
     app.state.couch = couch
@@ -42,6 +43,7 @@ def create_app(settings: Settings, couch: Couch) -> Starlette:
     access.install(app)  # login limits and gateway settings (server/security_settings.py)
     app.state.jobs = Jobs(couch, settings)  # background jobs under leases (sync/leases.py)
     observability.install(couch)  # outbox and hub figures for /metrics
+    console.install(app)  # the supervisor console's state and its hub copy job
     app.add_middleware(GatewayMetrics)
     app.add_middleware(SecurityHeaders, https=settings.https)
     return app
