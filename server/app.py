@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from server import access, console, observability
+from server import access, console, observability, pwa_routes
 from server.api import auth as auth_api
 from server.gateway.endpoint import Gateway
 from server.jobs import Jobs
@@ -33,7 +33,8 @@ def create_app(settings: Settings, couch: Couch) -> Starlette:
             yield
         await run_in_threadpool(app.state.jobs.stop)
 
-    app = Starlette(routes=[Route("/healthz", healthz), *observability.routes(),
+    app = Starlette(routes=[Route("/healthz", healthz), *pwa_routes.routes(),
+                            *observability.routes(),
                             *auth_api.routes(), Mount("/couch", app=Gateway()),
                             console.mount()],
                     lifespan=lifespan)
