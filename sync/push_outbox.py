@@ -8,7 +8,8 @@ whether the push service got it, so it becomes `interrupted` and is never sent a
 at most once, because a duplicate "new assignment" is worse than a missing one that the
 app shows anyway. A graceful stop finishes its sends first, so only a crash interrupts.
 
-Ids are derived from what a delivery is for (request id + subscription id): writing the
+Deliveries live in their own database (OUTBOX); requests and subscriptions in the push
+database. Ids are derived from what a delivery is for (request id + subscription id): writing the
 same delivery twice is a conflict, not a second message.
 """
 
@@ -54,25 +55,31 @@ POLICIES: dict[str, Policy] = {
     "urgent_need": Policy(ttl=86400, urgency="high"),
 }
 
-DESIGN: dict[str, Any] = {
+# Subscriptions and requests change rarely; deliveries change three times each. Each view
+# indexes every change of its database, so deliveries live in a database of their own and
+# the views that requests and subscriptions need never wade through them.
+OUTBOX = "doorstep_push_outbox"
+
+PUSH_DESIGN: dict[str, Any] = {
     "_id": "_design/push",
     "language": "javascript",
     "views": {
-        "due": {
-            "map": "function (doc) { if (doc.type === 'delivery' && doc.state === 'pending')"
-            " emit(doc.next_at, null); }",
-        },
-        "claimed": {
-            "map": "function (doc) { if (doc.type === 'delivery' && doc.state === 'sending')"
-            " emit(doc.claimed_until, null); }",
-        },
-        "open_requests": {
-            "map": "function (doc) { if (doc.type === 'push_request' && !doc.expanded_at)"
-            " emit(doc.at, null); }",
-        },
         "subscriptions_by_user": {
             "map": "function (doc) { if (doc.type === 'subscription')"
             " emit(doc.user, doc.device); }",
+        },
+    },
+}
+
+OUTBOX_DESIGN: dict[str, Any] = {
+    "_id": "_design/outbox",
+    "language": "javascript",
+    "views": {
+        # Work not finished: [pending, next_at] and [sending, claimed_until].
+        "open": {
+            "map": "function (doc) { if (doc.state === 'pending') emit(['pending', doc.next_at],"
+            " null); else if (doc.state === 'sending') emit(['sending', doc.claimed_until],"
+            " null); }",
         },
         "deliveries": {
             "map": "function (doc) { if (doc.type === 'delivery')"
@@ -102,9 +109,14 @@ def push_db(couch: Couch) -> str:
     return couch.name(naming.PUSH)
 
 
+def outbox_db(couch: Couch) -> str:
+    return couch.name(OUTBOX)
+
+
 def ensure_push_db(couch: Couch) -> list[str]:
-    """The push database with its views (admin-only; it is never replicated to devices)."""
-    return ensure_database(couch, push_db(couch), DESIGN)
+    """The push databases with their views (admin-only; never replicated to devices)."""
+    return (ensure_database(couch, push_db(couch), PUSH_DESIGN)
+            + ensure_database(couch, outbox_db(couch), OUTBOX_DESIGN))
 
 
 def delivery_id(request_id: str, subscription_id: str) -> str:
@@ -199,30 +211,35 @@ def settle(doc: dict[str, Any], outcome: Outcome, now: float, retry_base: float
 class Outbox:
     def __init__(self, couch: Couch) -> None:
         self.couch = couch
-        self.db = push_db(couch)
+        self.db = outbox_db(couch)
 
-    def add(self, deliveries: list[dict[str, Any]]) -> int:
-        """Write new deliveries (an existing one stays as it is); returns how many are new."""
-        if not deliveries:
-            return 0
-        results = self.couch.bulk_docs(self.db, deliveries)
-        return sum(1 for r in results if r.get("ok"))
+    def add(self, deliveries: list[dict[str, Any]]) -> list[dict[str, Any]]:
+        """Write new deliveries (an existing one stays as it is); returns those that are new."""
+        return self._write_won(deliveries)
+
+    def due(self, until: float, limit: int) -> list[dict[str, Any]]:
+        """Pending deliveries whose time has come by `until`, soonest first."""
+        body = self.couch.view(self.db, "outbox", "open", startkey=[PENDING, ""],
+                               endkey=[PENDING, iso(until)], limit=limit, include_docs=True)
+        return [r["doc"] for r in body["rows"] if r.get("doc") and r["doc"].get("state") == PENDING]
+
+    def claim(self, docs: list[dict[str, Any]], worker: str, hold: float,
+              now: float | None = None) -> list[dict[str, Any]]:
+        """Take these pending deliveries for `worker`, for `hold` seconds; returns the ones won."""
+        now = time.time() if now is None else now
+        return self._write_won([
+            {**d, "state": SENDING, "claimed_by": worker, "claimed_until": iso(now + hold)}
+            for d in docs
+        ])
 
     def claim_due(self, limit: int, worker: str, hold: float,
                   now: float | None = None) -> list[dict[str, Any]]:
-        """Take up to `limit` due deliveries for `worker`, for `hold` seconds; losers skip."""
         now = time.time() if now is None else now
-        body = self.couch.view(self.db, "push", "due", endkey=iso(now), limit=limit,
-                               include_docs=True)
-        wanted = [
-            {**r["doc"], "state": SENDING, "claimed_by": worker, "claimed_until": iso(now + hold)}
-            for r in body["rows"] if r.get("doc") and r["doc"].get("state") == PENDING
-        ]
-        return self._write_won(wanted)
+        return self.claim(self.due(now, limit), worker, hold, now)
 
-    def record(self, docs: list[dict[str, Any]]) -> int:
+    def record(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
         """Store settled deliveries (each still carries the rev of its claim)."""
-        return len(self._write_won(docs))
+        return self._write_won(docs)
 
     def release(self, docs: list[dict[str, Any]]) -> int:
         """Give claimed but unsent deliveries back, e.g. when the worker stops."""
@@ -237,7 +254,8 @@ class Outbox:
     def recover_stale(self, now: float | None = None) -> int:
         """Claims that ran out: their process died mid-send, so they are never sent again."""
         now = time.time() if now is None else now
-        body = self.couch.view(self.db, "push", "claimed", endkey=iso(now), include_docs=True)
+        body = self.couch.view(self.db, "outbox", "open", startkey=[SENDING, ""],
+                               endkey=[SENDING, iso(now)], include_docs=True)
         stale = [
             {**r["doc"], "state": INTERRUPTED,
              "last_error": f"the server stopped while {r['doc'].get('claimed_by')} was sending"}
@@ -252,7 +270,7 @@ class Outbox:
     def figures(self, now: float | None = None) -> dict[str, Any]:
         """Delivery figures for the console: counts per state and kind, attempts, last day."""
         now = time.time() if now is None else now
-        body = self.couch.view(self.db, "push", "deliveries", group_level=2)
+        body = self.couch.view(self.db, "outbox", "deliveries", group_level=2)
         by_state: dict[str, int] = dict.fromkeys(STATES, 0)
         by_kind: dict[str, dict[str, int]] = {}
         attempts = 0
@@ -263,8 +281,9 @@ class Outbox:
             by_state[state] = by_state.get(state, 0) + count
             by_kind.setdefault(kind, {})[state] = count
             attempts += int(stats["sum"])
-        day = self.couch.view(self.db, "push", "sent_by_time", startkey=iso(now - 86400))
-        oldest = self.couch.view(self.db, "push", "due", limit=1)["rows"]
+        day = self.couch.view(self.db, "outbox", "sent_by_time", startkey=iso(now - 86400))
+        oldest = self.couch.view(self.db, "outbox", "open", startkey=[PENDING, ""],
+                                 endkey=[PENDING, "\ufff0"], limit=1)["rows"]
         total = sum(by_state.values())
         return {
             "total": total,
@@ -272,7 +291,7 @@ class Outbox:
             "by_kind": by_kind,
             "attempts": attempts,
             "sent_last_24h": int(day["rows"][0]["value"]) if day["rows"] else 0,
-            "oldest_pending_since": oldest[0]["key"] if oldest else None,
+            "oldest_pending_since": oldest[0]["key"][1] if oldest else None,
         }
 
     def _write_won(self, docs: list[dict[str, Any]]) -> list[dict[str, Any]]:
@@ -284,8 +303,11 @@ class Outbox:
         except CouchUnavailable:
             log.exception("writing %d deliveries failed", len(docs))
             return []
+        # By id, not position: pouchdb-server does not always answer in the order asked.
+        by_id = {r.get("id"): r for r in results}
         won = []
-        for doc, result in zip(docs, results, strict=True):
+        for doc in docs:
+            result = by_id.get(doc["_id"], {})
             if result.get("ok"):
                 won.append({**doc, "_rev": result["rev"]})
             elif result.get("error") != "conflict":

@@ -23,6 +23,8 @@ class PushConfig:
     retry_base: float = 30.0  # first retry after ~this many seconds, doubling each time
     poll_interval: float = 2.0  # how often the worker looks for work nobody woke it for
     urgent_alerts: bool = True  # tell supervisors when a synced visit raises an urgent need
+    # Push services speak https; plain http endpoints only for a local stand-in in tests.
+    allow_http_endpoints: bool = False
 
     @classmethod
     def from_env(cls, env: dict[str, str] | None = None) -> PushConfig:
@@ -48,6 +50,7 @@ class PushConfig:
             poll_interval=_number("DOORSTEP_PUSH_POLL", env.get("DOORSTEP_PUSH_POLL"),
                                   d.poll_interval, 0.05, 300),
             urgent_alerts=env.get("DOORSTEP_PUSH_URGENT_ALERTS", "1") not in ("0", "false", "no"),
+            allow_http_endpoints=env.get("DOORSTEP_PUSH_ALLOW_HTTP", "") in ("1", "true", "yes"),
         )
 
 

@@ -2,10 +2,15 @@
 
 Requests are `push_request` documents in the push database: the console writes them for
 new assignments and returned visits, the digest scheduler and the urgent-need watcher for
-theirs, always with ids derived from what they are about, so a request exists once. A
-request is expanded once: its deliveries get ids derived from (request, subscription), and
-only after they are written is the request marked `expanded_at`. A crash in between means
-the next pass writes the same ids again, which CouchDB refuses as conflicts.
+theirs, always with ids derived from what they are about, so a request exists once.
+
+The expander follows the push database's `_changes` feed from a checkpoint kept in
+`_local/push-expander`, and keeps every subscription in memory from the same feed. No view
+is involved: on pouchdb-server a view costs about 0.7 ms per changed document, each view
+separately, while the feed costs a tenth of that. A request is expanded once: its
+deliveries get ids derived from (request, subscription), then the request is marked
+`expanded_at`, then the checkpoint moves. A crash in between means the next pass writes the
+same ids again, which CouchDB refuses as conflicts.
 """
 
 from __future__ import annotations
@@ -16,13 +21,15 @@ from collections import defaultdict
 from typing import Any
 from urllib.parse import quote
 
+from server.errors import CouchUnavailable
 from server.push import messages
-from server.push.subscriptions import Subscriptions
 from sync import naming
 from sync.couch import Couch
 from sync.push_outbox import POLICIES, Outbox, iso, new_delivery, parse_iso, push_db
 
 log = logging.getLogger("doorstep.push.expand")
+
+CHECKPOINT = "_local/push-expander"
 
 
 class Expander:
@@ -30,28 +37,69 @@ class Expander:
         self.couch = couch
         self.db = push_db(couch)
         self.outbox = Outbox(couch)
-        self.subscriptions = Subscriptions(couch)
+        self.since: Any = None  # None: load() has not run
+        self.subscriptions: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
 
-    def expand_open(self, limit: int = 200, now: float | None = None) -> int:
-        """Expand up to `limit` open requests; returns how many requests were handled."""
+    def load(self) -> None:
+        """Start from the checkpoint, with every subscription as it is now."""
+        checkpoint = self.couch.get(self.db, CHECKPOINT) or {}
+        rows = self.couch.all_docs(self.db, startkey="subscription:",
+                                   endkey="subscription:\ufff0", include_docs=True)
+        self.subscriptions.clear()
+        for row in rows:
+            self._subscription(row["doc"])
+        self.since = checkpoint.get("seq", 0)
+
+    def expand_open(self, limit: int = 500, now: float | None = None
+                    ) -> tuple[int, list[dict[str, Any]]]:
+        """Read up to `limit` changes: (requests expanded, deliveries created)."""
+        if self.since is None:
+            self.load()
         now = time.time() if now is None else now
-        body = self.couch.view(self.db, "push", "open_requests", limit=limit,
-                               include_docs=True)
-        requests = [r["doc"] for r in body["rows"] if r.get("doc")]
-        if not requests:
-            return 0
-        subs = self.subscriptions.for_users([r["user"] for r in requests if r.get("user")])
+        status, body = self.couch.request("GET", f"{quote(self.db, safe='')}/_changes",
+                                          params={"since": self.since, "limit": limit,
+                                                  "include_docs": True})
+        if status != 200:
+            raise CouchUnavailable(f"_changes of {self.db} failed: {status} {body}")
+        requests = []
+        for change in body["results"]:
+            doc = change.get("doc") or {"_id": change["id"], "_deleted": True}
+            if doc["_id"].startswith("subscription:"):
+                self._subscription(doc, deleted=change.get("deleted", False))
+            elif doc.get("type") == "push_request" and not doc.get("expanded_at"):
+                requests.append(doc)
+        created = self._expand(requests, now) if requests else []
+        if body["last_seq"] != self.since:
+            self.since = body["last_seq"]
+            self._save_checkpoint()
+        return len(requests), created
+
+    def _subscription(self, doc: dict[str, Any], deleted: bool = False) -> None:
+        for subs in self.subscriptions.values():
+            subs.pop(doc["_id"], None)
+        if not deleted and not doc.get("_deleted") and doc.get("user"):
+            self.subscriptions[doc["user"]][doc["_id"]] = doc
+
+    def _expand(self, requests: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
         context = self._grid_docs(requests)
         deliveries: list[dict[str, Any]] = []
         marks = []
         for req in requests:
-            made, note = self._deliveries(req, subs.get(req.get("user", ""), []), context, now)
+            subs = list(self.subscriptions.get(req.get("user", ""), {}).values())
+            made, note = self._deliveries(req, subs, context, now)
             deliveries += made
             marks.append({**req, "expanded_at": iso(now), "deliveries": len(made),
                           **({"note": note} if note else {})})
-        self.outbox.add(deliveries)
+        created = self.outbox.add(deliveries)
         self.couch.bulk_docs(self.db, marks)  # a conflict: another replica marked it first
-        return len(requests)
+        return created
+
+    def _save_checkpoint(self) -> None:
+        current = self.couch.get(self.db, CHECKPOINT) or {"_id": CHECKPOINT}
+        status, body = self.couch.request(
+            "PUT", f"{quote(self.db, safe='')}/{CHECKPOINT}", body={**current, "seq": self.since})
+        if status not in (201, 202):
+            log.warning("could not save the expander checkpoint: %s %s", status, body)
 
     def _deliveries(self, req: dict[str, Any], subs: list[dict[str, Any]],
                     context: dict[tuple[str, str], dict[str, Any]], now: float

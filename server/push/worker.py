@@ -1,20 +1,24 @@
 """The outbox worker: sends due deliveries with a bounded number of sends in flight.
 
 It runs as a leased background job (one replica at a time; the per-delivery claims make a
-second one harmless anyway). Each step expands new requests, claims as many due deliveries
-as there are free places, hands them to a fixed pool of sender threads, and writes back
-the outcomes in bulk. Sends may outlive a step; `stop()` waits for them (each is bounded by
-the send timeout), gives back what never started, and records the rest, so a restart
-neither loses nor repeats a message.
+second one harmless anyway). The holder keeps the pending deliveries it knows in memory —
+those its own expansions created and its own retries — so the hot path costs two bulk
+writes per batch (claim, outcome) and no view query. A scan of the `due` view picks up
+everything else: when it takes the lease, and every RESCAN_SECONDS.
+
+Sends may outlive a step; `stop()` waits for them (each is bounded by the send timeout),
+gives back what never started, and records the rest, so a restart neither loses nor
+repeats a message.
 """
 
 from __future__ import annotations
 
+import heapq
 import logging
 import math
 import threading
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import ALL_COMPLETED, Future, ThreadPoolExecutor, wait
 from typing import Any
 
 from server.push.config import PushConfig
@@ -23,11 +27,16 @@ from server.push.sender import Sender
 from server.push.subscriptions import Subscriptions
 from sync.couch import Couch
 from sync.leases import Lease
-from sync.push_outbox import GONE, Outbox, Outcome, abandon, settle
+from sync.push_outbox import GONE, PENDING, Outbox, Outcome, abandon, iso, settle
 
 log = logging.getLogger("doorstep.push.worker")
 
 STEP_SECONDS = 5.0  # a step returns after this long, so the lease is renewed in between
+RESCAN_SECONDS = 600.0  # a safety net: the holder knows its own work (see above)
+CLAIM_MARGIN = 10.0  # seconds a claim outlives the worst case of its sends
+EXPAND_AHEAD = 4  # keep this many rounds of the pool queued before expanding more requests
+BATCH_WINDOW = 0.05  # gather the outcomes of this long into one write (and one refill)
+IDLE_POLL = 0.5  # while sends are pending but no request came, look for requests this often
 
 
 class OutboxWorker:
@@ -39,12 +48,19 @@ class OutboxWorker:
         self.expander = Expander(couch)
         self.subscriptions = Subscriptions(couch)
         self.pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="push-send")
-        # Claimed deliveries waiting or sending; at most two rounds of the pool at once.
+        # Claimed deliveries waiting or sending: two rounds of the pool, so that one claim
+        # and one write serve many sends. A crash can interrupt at most this many.
         self.capacity = 2 * config.concurrency
         self.inflight: dict[Future[Outcome], dict[str, Any]] = {}
         # A claim lasts as long as the worst case of a full queue of hanging endpoints.
         rounds = math.ceil(self.capacity / config.concurrency) + 1
-        self.hold = rounds * config.send_timeout + 30
+        self.hold = rounds * config.send_timeout + CLAIM_MARGIN
+        self.queue: dict[str, dict[str, Any]] = {}  # pending deliveries known here, by id
+        self._soonest: list[tuple[str, str]] = []  # (next_at, id), a heap over `queue`
+        self._generation: int | None = None
+        self._polled_at = -math.inf
+        self._requests_flowing = False
+        self._scanned_at = -math.inf
         self.stopping = threading.Event()
         self._lock = threading.Lock()  # step() and stop() never work the queue together
 
@@ -52,14 +68,19 @@ class OutboxWorker:
 
     def step(self, lease: Lease | None = None) -> None:
         with self._lock:
-            self.outbox.recover_stale()
+            generation = lease.generation if lease is not None else 0
+            if generation != self._generation or (
+                    time.monotonic() - self._scanned_at > RESCAN_SECONDS):
+                self._scan(fresh=generation != self._generation)
+                self._generation = generation
             deadline = time.monotonic() + STEP_SECONDS
+            self._requests_flowing = True  # each step looks for requests at least once
             while not self.stopping.is_set() and time.monotonic() < deadline:
                 if lease is not None and not lease.keep():
                     break
-                expanded = self.expander.expand_open()
+                expanded = self._expand()
                 claimed = self._fill()
-                self._collect(0.2 if self.inflight else 0)
+                self._collect(BATCH_WINDOW)
                 if not (expanded or claimed or self.inflight):
                     return
 
@@ -70,19 +91,59 @@ class OutboxWorker:
             unsent = [d for f, d in self.inflight.items() if f.cancel()]
             for f in [f for f in self.inflight if f.cancelled()]:
                 del self.inflight[f]
-            if unsent:
-                self.outbox.release(unsent)
+            self.outbox.release(unsent)
             while self.inflight:
                 self._collect(self.config.send_timeout + 5)
         self.pool.shutdown(wait=False)
 
     # -- pieces ---------------------------------------------------------------------------
 
+    def _scan(self, fresh: bool) -> None:
+        """Claims a dead holder left become `interrupted`; pending work is (re)loaded."""
+        if fresh:
+            self.queue.clear()
+            self._soonest.clear()
+            self.expander.load()
+        self.outbox.recover_stale()
+        until = time.time() + RESCAN_SECONDS
+        for doc in self.outbox.due(until, limit=10 * self.capacity):
+            self._enqueue(doc)
+        self._scanned_at = time.monotonic()
+
+    def _enqueue(self, doc: dict[str, Any]) -> None:
+        self.queue[doc["_id"]] = doc
+        heapq.heappush(self._soonest, (doc["next_at"], doc["_id"]))
+
+    def _take_ready(self, limit: int) -> list[dict[str, Any]]:
+        """Up to `limit` queued deliveries whose time has come, soonest first."""
+        now = iso(time.time())  # ISO times of one width sort as the times do
+        ready: list[dict[str, Any]] = []
+        while self._soonest and len(ready) < limit and self._soonest[0][0] <= now:
+            next_at, doc_id = heapq.heappop(self._soonest)
+            doc = self.queue.get(doc_id)
+            if doc is not None and doc["next_at"] == next_at:  # else: an outdated entry
+                ready.append(self.queue.pop(doc_id))
+        return ready
+
+    def _expand(self) -> int:
+        """New requests become deliveries, unless enough work is queued already."""
+        if len(self.queue) >= EXPAND_AHEAD * self.capacity:
+            return 0
+        if not self._requests_flowing and time.monotonic() - self._polled_at < IDLE_POLL:
+            return 0
+        self._polled_at = time.monotonic()
+        handled, created = self.expander.expand_open()
+        self._requests_flowing = handled > 0
+        for doc in created:
+            self._enqueue(doc)
+        return handled
+
     def _fill(self) -> int:
         free = self.capacity - len(self.inflight)
-        if free <= 0:
+        ready = self._take_ready(free) if free > 0 else []
+        if not ready:
             return 0
-        claimed = self.outbox.claim_due(free, self.holder, self.hold)
+        claimed = self.outbox.claim(ready, self.holder, self.hold)
         if not claimed:
             return 0
         subs = self.subscriptions.get_many([d["subscription"] for d in claimed])
@@ -104,10 +165,11 @@ class OutboxWorker:
             return Outcome(None, None, f"cannot send: {type(exc).__name__}: {exc}"[:300],
                            broken=True)
 
-    def _collect(self, timeout: float) -> None:
+    def _collect(self, window: float) -> None:
+        """Wait up to `window` for the sends in flight; record every outcome that came."""
         if not self.inflight:
             return
-        done, _ = wait(list(self.inflight), timeout=timeout, return_when=FIRST_COMPLETED)
+        done, _ = wait(list(self.inflight), timeout=window, return_when=ALL_COMPLETED)
         now = time.time()
         settled, gone = [], []
         for f in done:
@@ -117,8 +179,11 @@ class OutboxWorker:
             if outcome.subscription_gone:
                 gone.append(d["subscription"])
         written = self.outbox.record(settled)
-        if written < len(settled):
+        if len(written) < len(settled):
             log.warning("%d delivery outcomes lost to a newer revision",
-                        len(settled) - written)
+                        len(settled) - len(written))
+        for doc in written:
+            if doc["state"] == PENDING:  # a retry: it stays with us
+                self._enqueue(doc)
         if gone:
             self.subscriptions.delete_ids(gone)

@@ -8,9 +8,12 @@ subscription keys the test made itself. It can be told to answer 201, 429 with R
 
 from __future__ import annotations
 
+import argparse
 import base64
+import hashlib
 import json
 import os
+import sys
 import threading
 import time
 from dataclasses import dataclass, field
@@ -36,6 +39,14 @@ class Device:
     private_key: ec.EllipticCurvePrivateKey = field(
         default_factory=lambda: ec.generate_private_key(ec.SECP256R1()))
     auth: bytes = field(default_factory=lambda: os.urandom(16))
+
+    @classmethod
+    def derived(cls, name: str, endpoint: str, seed: str) -> Device:
+        """Keys computed from (seed, name): another process can make the same device."""
+        secret = hashlib.sha256(f"{seed}:{name}".encode()).digest()
+        key = ec.derive_private_key(int.from_bytes(secret, "big") % (2**255) + 1,
+                                    ec.SECP256R1())
+        return cls(name, endpoint, key, hashlib.sha256(secret).digest()[:16])
 
     def subscription(self) -> dict[str, Any]:
         """What `PushSubscription.toJSON()` gives the page."""
@@ -64,14 +75,16 @@ class Attempt:
 
 
 class PushStandin:
-    def __init__(self, vapid_public_key: str | None = None) -> None:
+    def __init__(self, vapid_public_key: str | None = None, seed: str | None = None,
+                 port: int = 0) -> None:
         self.vapid_public_key = vapid_public_key  # None: accept any key the token names
+        self.seed = seed  # set: unknown devices are derived from it (Device.derived)
         self.devices: dict[str, Device] = {}
         self.scripts: dict[str, list[Answer]] = {}
         self.attempts: list[Attempt] = []
         self.lock = threading.Lock()
         self._closing = threading.Event()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = ThreadingHTTPServer(("127.0.0.1", port), self._handler())
         self.server.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
         self._thread = threading.Thread(target=self.server.serve_forever, daemon=True)
@@ -88,8 +101,17 @@ class PushStandin:
     # -- what tests use -------------------------------------------------------------------
 
     def device(self, name: str) -> Device:
-        d = self.devices[name] = Device(name, f"{self.url}/push/{name}")
+        endpoint = f"{self.url}/push/{name}"
+        d = Device.derived(name, endpoint, self.seed) if self.seed else Device(name, endpoint)
+        self.devices[name] = d
         return d
+
+    def figures(self) -> dict[str, int]:
+        with self.lock:
+            return {"attempts": len(self.attempts),
+                    "delivered": sum(1 for a in self.attempts if a.status == 201),
+                    "devices": len({a.device for a in self.attempts if a.status == 201}),
+                    "problems": sum(1 for a in self.attempts if a.problem)}
 
     def script(self, name: str, *answers: Answer) -> None:
         """Answer the next requests for `name` like this, in order; then 201 again."""
@@ -114,6 +136,9 @@ class PushStandin:
     def _receive(self, name: str, headers: dict[str, str], body: bytes) -> Attempt:
         attempt = Attempt(name, time.time(), 201, headers)
         device = self.devices.get(name)
+        if device is None and self.seed:
+            with self.lock:
+                device = self.device(name)
         if device is None:
             attempt.status, attempt.problem = 404, "no such subscription"
             return attempt
@@ -154,9 +179,22 @@ class PushStandin:
             def log_message(self, *args: object) -> None:
                 pass
 
-            def do_POST(self) -> None:  # noqa: N802 (the http.server API)
+            def do_GET(self) -> None:  # noqa: N802 (the http.server API)
+                body = json.dumps(standin.figures()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_POST(self) -> None:  # noqa: N802
                 name = self.path.rsplit("/", 1)[-1]
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                if self.path == "/plain":  # the bench's baseline: HTTP alone, no crypto
+                    self.send_response(201)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
                 headers = {k.lower(): v for k, v in self.headers.items()}
                 with standin.lock:
                     script = standin.scripts.get(name)
@@ -177,3 +215,18 @@ class PushStandin:
                 self.end_headers()
 
         return Handler
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run the stand-in as its own process (the bench does, so it does not share our GIL)."""
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--seed", required=True)
+    parser.add_argument("--vapid-key", required=True)
+    args = parser.parse_args(argv)
+    with PushStandin(args.vapid_key, seed=args.seed) as standin:
+        print(standin.url, flush=True)
+        sys.stdin.read()  # run until the parent closes our stdin
+
+
+if __name__ == "__main__":
+    main()

@@ -4,16 +4,27 @@ from __future__ import annotations
 
 import time
 
-from server.push.expand import Expander
+from server.push.expand import CHECKPOINT
 from server.push.subscriptions import Subscriptions
 from sync.couch import Couch
-from sync.push_outbox import EXPIRED, FAILED, GONE, INTERRUPTED, PENDING, SENT, Outbox, iso, push_db
+from sync.push_outbox import (
+    EXPIRED,
+    FAILED,
+    GONE,
+    INTERRUPTED,
+    PENDING,
+    SENT,
+    Outbox,
+    iso,
+    outbox_db,
+    push_db,
+)
 from tests.push.conftest import assign, run_until, subscribe
 from tests.push.standin import Answer
 
 
 def deliveries(couch: Couch) -> list[dict]:
-    rows = couch.all_docs(push_db(couch), startkey="delivery:", endkey="delivery:\ufff0",
+    rows = couch.all_docs(outbox_db(couch), startkey="delivery:", endkey="delivery:\ufff0",
                           include_docs=True)
     return [r["doc"] for r in rows]
 
@@ -133,22 +144,23 @@ def test_a_hanging_push_service_times_out_without_holding_up_the_others(
     assert stuck["attempts"] == 2
 
 
-def test_writing_a_request_again_or_expanding_it_twice_sends_once(push, standin, make_worker):
+def test_a_request_expanded_again_after_a_crash_is_not_sent_again(push, standin, make_worker):
     subscribe(push, standin, "w_zhang", "phone")
     rid, = assign(push, "w_zhang")
-    first = make_worker("replica-a")
-    first.expander.expand_open()
-    # As if another replica had read the request before it was marked expanded.
-    request = {**push.get(push_db(push), rid)}
+    run_until(make_worker("before-crash"), lambda: len(standin.delivered()) == 1)
+    # The crash came after the deliveries were written but before the request was marked
+    # and the checkpoint moved: the restarted worker reads the request again.
+    request = push.get(push_db(push), rid)
     request.pop("expanded_at")
-    other = Expander(push)
-    subs = other.subscriptions.for_user("w_zhang")
-    made, _ = other._deliveries(request, subs, {}, time.time())
-    assert Outbox(push).add(made) == 0
-    run_until(first, lambda: len(standin.delivered()) == 1)
+    push.put(push_db(push), request)
+    checkpoint = push.get(push_db(push), CHECKPOINT)
+    push.request("DELETE", f"{push_db(push)}/{CHECKPOINT}", params={"rev": checkpoint["_rev"]})
+    restarted = make_worker("after-restart")
+    run_until(restarted, lambda: "expanded_at" in push.get(push_db(push), rid))
     for _ in range(3):
-        first.step()
+        restarted.step()
     assert len(standin.tried("phone")) == 1
+    assert len(deliveries(push)) == 1
 
 
 def test_two_workers_never_claim_the_same_delivery(push, standin, make_worker):
