@@ -16,6 +16,8 @@ from server.api import auth as auth_api
 from server.gateway.endpoint import Gateway
 from server.jobs import Jobs
 from server.metrics import GatewayMetrics
+from server.push import routes as push_routes
+from server.push import service as push_service
 from server.security_headers import SecurityHeaders
 from server.settings import VERSION, Settings, load_secrets
 from sync.couch import Couch
@@ -31,12 +33,13 @@ def create_app(settings: Settings, couch: Couch) -> Starlette:
         app.state.jobs.start()
         async with access.running(app):  # sessions, grid index, async CouchDB client
             yield
+        await run_in_threadpool(app.state.push.stop)  # lets sends in flight finish
         await run_in_threadpool(app.state.jobs.stop)
 
     app = Starlette(routes=[Route("/healthz", healthz), *pwa_routes.routes(),
                             *observability.routes(),
                             *auth_api.routes(), Mount("/couch", app=Gateway()),
-                            console.mount()],
+                            console.mount(), *push_routes.routes()],
                     lifespan=lifespan)
     app.state.settings = settings
     app.state.couch = couch
@@ -45,6 +48,7 @@ def create_app(settings: Settings, couch: Couch) -> Starlette:
     app.state.jobs = Jobs(couch, settings)  # background jobs under leases (sync/leases.py)
     observability.install(couch)  # outbox and hub figures for /metrics
     console.install(app)  # the supervisor console's state and its hub copy job
+    push_service.install(app, couch)  # Web Push: keys, outbox worker, daily digest, API
     app.add_middleware(GatewayMetrics)
     app.add_middleware(SecurityHeaders, https=settings.https)
     return app

@@ -28,6 +28,7 @@ from starlette.templating import Jinja2Templates
 from server import authz, i18n
 from server.errors import CouchUnavailable
 from server.gateway.upstream import UpstreamError
+from server.push import routes as push_routes
 from server.sessions import COOKIE, SessionCheck
 from server.settings import VERSION
 from sync.accounts import Account
@@ -145,6 +146,7 @@ async def api_logout(request: Request) -> Response:
     if not _is_json(request):
         return _json_error(415, "bad_content_type", "Content-Type must be application/json")
     sessions = request.app.state.sessions
+    await push_routes.forget_session(request)  # no more notifications to this device
     try:
         await sessions.end(request.cookies.get(COOKIE))
     except UpstreamError as exc:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 from starlette.concurrency import run_in_threadpool
@@ -19,8 +20,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from server.authz import ADMIN, SUPERVISOR, Principal
+from server.errors import CouchUnavailable
+from server.gateway.upstream import UpstreamError
 from server.push.subscriptions import InvalidSubscription, parse
 from server.sessions import COOKIE, SessionStore
+
+log = logging.getLogger("doorstep.push.api")
 
 MAX_BODY = 8 * 1024
 
@@ -32,6 +37,22 @@ def error(status: int, error: str, reason: str) -> JSONResponse:
 def session_key(cookie: str) -> str:
     """Names a login session without revealing its cookie; logout removes by this key."""
     return hashlib.sha256(cookie.encode()).hexdigest()[:32]
+
+
+async def forget_session(request: Request) -> None:
+    """At logout: the device of this session gets no more notifications (other devices do)."""
+    cookie = request.cookies.get(COOKIE)
+    if not cookie:
+        return
+    try:
+        check = await request.app.state.sessions.check(cookie)
+        if check.principal is not None:
+            await run_in_threadpool(request.app.state.push.subscriptions.remove,
+                                    check.principal.name, session=session_key(cookie))
+    except (CouchUnavailable, UpstreamError) as exc:
+        # The phone drops its subscription when it logs out too; the push service then
+        # answers 410 and the outbox deletes ours.
+        log.warning("logout: subscriptions of the session not removed (%s)", exc)
 
 
 class _Refused(Exception):

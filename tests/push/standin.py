@@ -60,7 +60,8 @@ class Device:
 class Answer:
     status: int = 201
     retry_after: str | None = None
-    hang: float = 0.0  # seconds to hold the request before answering
+    hang: float = 0.0  # seconds to hold the request and then drop it without an answer
+    delay: float = 0.0  # seconds to take before answering (a slow push service)
 
 
 @dataclass
@@ -112,6 +113,9 @@ class PushStandin:
                     "delivered": sum(1 for a in self.attempts if a.status == 201),
                     "devices": len({a.device for a in self.attempts if a.status == 201}),
                     "problems": sum(1 for a in self.attempts if a.problem)}
+
+    def always(self, name: str, answer: Answer, times: int = 1000) -> None:
+        self.script(name, *[answer] * times)
 
     def script(self, name: str, *answers: Answer) -> None:
         """Answer the next requests for `name` like this, in order; then 201 again."""
@@ -208,6 +212,7 @@ class PushStandin:
                     standin._closing.wait(answer.hang)
                     self.close_connection = True
                     return  # the sender gave up long ago; it never sees an answer
+                standin._closing.wait(answer.delay)
                 self.send_response(attempt.status)
                 if answer.retry_after is not None and attempt.status == answer.status:
                     self.send_header("Retry-After", answer.retry_after)
