@@ -26,6 +26,6 @@ async function call(method, path, body) {
 }
 
 export const login = (name, password) => call('POST', '/api/login', { name, password });
-export const logout = () => call('POST', '/api/logout');
+export const logout = () => call('POST', '/api/logout', {});
 /** {name, display_name, roles, grids: [{id, name, db}], version} */
 export const me = () => call('GET', '/api/me');

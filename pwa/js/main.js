@@ -193,6 +193,7 @@ async function openGrids(profile) {
   await Promise.all(app.grids.map(async (entry) => {
     const { store, sync } = entry;
     await sync.readMeta();
+    await sync.refreshPending(); // the header's first paint already tells the truth
     await store.load();
     store.addEventListener('change', () => {
       if (app.active === entry) app.view?.update?.();

@@ -15,13 +15,16 @@ function push(map, key, value) {
   else map.set(key, [value]);
 }
 
+// How people write an address in Chinese, so a search for '3栋2单元' finds it in any language.
+const SPELLING = { building: '栋', unit: '单元' }; // search spelling, not UI text
+
 /** Text a search matches: address in several spellings, household id, names and phones. */
 function searchText(h) {
   const a = h.address || {};
-  const unit = a.unit ? `${a.unit}单元` : '';
+  const unit = a.unit ? `${a.unit}${SPELLING.unit}` : '';
   const people = Object.values(h.members || {}).flatMap((m) => [m.name, m.phone]);
   return [
-    `${a.building}栋${unit}${a.room}`, `${a.building}-${a.unit || ''}-${a.room}`,
+    `${a.building}${SPELLING.building}${unit}${a.room}`, `${a.building}-${a.unit || ''}-${a.room}`,
     `${a.building}-${a.room}`, h.household_id, h.phone, ...people,
   ].filter(Boolean).join(' ').toLowerCase();
 }

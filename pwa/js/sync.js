@@ -143,6 +143,7 @@ export class GridSync extends EventTarget {
       initial_done: false, pushed_seq: 0, last_sync: null, server_revs: {}, denied: {},
       first_local_seq: null, ...meta,
     };
+    this.state = { ...this.state, lastSync: this.meta.last_sync };
     return this.meta;
   }
 

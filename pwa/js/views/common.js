@@ -9,6 +9,16 @@ export function addressLabel(address = {}) {
     : t('address.no_unit', { building: address.building, room: address.room });
 }
 
+/** A ledger path as a person reads it: 'members.m1.phone' → "<member's name> · <phone>". */
+export function pathLabel(household, path) {
+  const parts = path.split('.');
+  if (parts[0] === 'members' && parts.length === 3) {
+    const name = household.members?.[parts[1]]?.name || parts[1];
+    return `${name} · ${t(`member.${parts[2]}`)}`;
+  }
+  return t(`household.${path}`);
+}
+
 export function tagChips(config, tags) {
   return h('span.chips', tags.map((tag) => h('span.chip', { class: config.tags?.[tag]?.special_care ? 'care' : '' }, tagLabel(config, tag))));
 }

@@ -39,7 +39,7 @@ function pendingText(pending) {
   const parts = [];
   if (pending.visits) parts.push(t('status.pending_visits', { count: pending.visits }));
   const rest = pending.total - pending.visits;
-  if (rest) parts.push(t('status.pending_other', { count: rest }));
+  if (rest) parts.push(t('status.pending_changes', { count: rest }));
   return parts.join(' · ');
 }
 

@@ -2,7 +2,7 @@
 
 import { h, replace } from '../dom.js';
 import { formatDay, formatTime, t } from '../i18n.js';
-import { addressLabel, backLink, dueBadge, tagChips } from './common.js';
+import { addressLabel, backLink, dueBadge, pathLabel, tagChips } from './common.js';
 
 function member(config, m) {
   const moved = m.status === 'moved_out';
@@ -72,7 +72,7 @@ export function renderHousehold(app, householdId) {
       conflicts.length || localConflict ? h('div.banner.conflict', { role: 'note' },
         h('strong', t('household.conflict_title')),
         h('p', conflicts.length
-          ? t('household.conflict_paths', { paths: conflicts.map((c) => c.path).join(', ') })
+          ? t('household.conflict_paths', { paths: conflicts.map((c) => pathLabel(doc, c.path)).join(t('list.separator')) })
           : t('household.conflict_local'))) : null,
       returned.map(({ visit, review }) => h('div.banner.returned',
         h('strong', t('task.returned_title')),
