@@ -251,21 +251,31 @@ class Outbox:
             back.append(d)
         return len(self._write_won(back))
 
-    def recover_stale(self, now: float | None = None) -> int:
-        """Claims that ran out: their process died mid-send, so they are never sent again."""
+    def recover_stale(self, now: float | None = None) -> tuple[int, float | None]:
+        """Claims that ran out: their process died mid-send, so they are never sent again.
+
+        Returns how many were found, and when the next claim still running runs out (None
+        when no delivery is being sent), so the caller knows when to look again.
+        """
         now = time.time() if now is None else now
         body = self.couch.view(self.db, "outbox", "open", startkey=[SENDING, ""],
-                               endkey=[SENDING, iso(now)], include_docs=True)
-        stale = [
-            {**r["doc"], "state": INTERRUPTED,
-             "last_error": f"the server stopped while {r['doc'].get('claimed_by')} was sending"}
-            for r in body["rows"] if r.get("doc")
-        ]
+                               endkey=[SENDING, "\ufff0"], include_docs=True)
+        stale, running = [], []
+        for row in body["rows"]:
+            doc = row.get("doc")
+            if doc is None or doc.get("state") != SENDING:
+                continue
+            if doc["claimed_until"] <= iso(now):
+                stale.append({**doc, "state": INTERRUPTED,
+                              "last_error": f"the server stopped while {doc.get('claimed_by')} "
+                                            "was sending"})
+            else:
+                running.append(parse_iso(doc["claimed_until"]))
         won = self._write_won(stale)
         if won:
             log.warning("%d deliveries were interrupted by a crash and will not be resent",
                         len(won))
-        return len(won)
+        return len(won), min(running, default=None)
 
     def figures(self, now: float | None = None) -> dict[str, Any]:
         """Delivery figures for the console: counts per state and kind, attempts, last day."""

@@ -61,6 +61,7 @@ class OutboxWorker:
         self._polled_at = -math.inf
         self._requests_flowing = False
         self._scanned_at = -math.inf
+        self._recheck_at: float | None = None  # when a claim of a dead holder runs out
         self.stopping = threading.Event()
         self._lock = threading.Lock()  # step() and stop() never work the queue together
 
@@ -73,6 +74,8 @@ class OutboxWorker:
                     time.monotonic() - self._scanned_at > RESCAN_SECONDS):
                 self._scan(fresh=generation != self._generation)
                 self._generation = generation
+            elif self._recheck_at is not None and time.time() >= self._recheck_at:
+                _, self._recheck_at = self.outbox.recover_stale()
             deadline = time.monotonic() + STEP_SECONDS
             self._requests_flowing = True  # each step looks for requests at least once
             while not self.stopping.is_set() and time.monotonic() < deadline:
@@ -104,7 +107,7 @@ class OutboxWorker:
             self.queue.clear()
             self._soonest.clear()
             self.expander.load()
-        self.outbox.recover_stale()
+        _, self._recheck_at = self.outbox.recover_stale()
         until = time.time() + RESCAN_SECONDS
         for doc in self.outbox.due(until, limit=10 * self.capacity):
             self._enqueue(doc)
