@@ -20,6 +20,7 @@ from server.push import routes as push_routes
 from server.push import service as push_service
 from server.security_headers import SecurityHeaders
 from server.settings import VERSION, Settings, load_secrets
+from sync import resolver
 from sync.couch import Couch
 
 
@@ -47,6 +48,7 @@ def create_app(settings: Settings, couch: Couch) -> Starlette:
     access.install(app)  # login limits and gateway settings (server/security_settings.py)
     app.state.jobs = Jobs(couch, settings)  # background jobs under leases (sync/leases.py)
     observability.install(couch)  # outbox and hub figures for /metrics
+    app.state.jobs.add(resolver.JOB, resolver.job_step(couch), interval=resolver.INTERVAL)
     console.install(app)  # the supervisor console's state and its hub copy job
     push_service.install(app, couch)  # Web Push: keys, outbox worker, daily digest, API
     app.add_middleware(GatewayMetrics)

@@ -1,0 +1,294 @@
+"""The conflict resolver: merges conflicting household revisions in every grid database.
+
+For each grid database it reads `_changes?style=all_docs` from its checkpoint; a document
+with more than one leaf is fetched whole (`_bulk_get?revs=true`, every leaf) and, if it is a
+household with two or more live leaves, merged by `sync.merge`. Writes, per batch:
+
+1. conflict and audit records (ids derived from what they describe; 409 means already there);
+2. one `_bulk_docs` with `new_edits=false`: the merged revision as a child of the winning
+   leaf, and a deletion as a child of every other live leaf;
+3. the checkpoint `_local/resolver-checkpoint`.
+
+Revision ids are computed here from content and parent (`<n+1>-md5(body, parent)`), so the
+same merge always produces the same revisions: a second resolver, or a re-run after a crash
+anywhere between the steps, writes exactly what is already there. Writing with
+`new_edits=false` only ever adds children to the leaves that were merged; if a device
+extends a leaf meanwhile, its new revision stays a live leaf and the next pass merges it.
+Records go first so a crash can never leave a losing value deleted but unrecorded.
+docs/conflicts.md explains the rule and these guarantees.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+from urllib.parse import quote
+
+from server.errors import CouchUnavailable
+from sync import audit, clock, merge, naming
+from sync.couch import Couch
+from sync.directory import Directory, now
+from sync.leases import Lease, new_holder_id, run_with_lease
+
+log = logging.getLogger("doorstep.resolver")
+
+JOB = "resolver"  # the lease name of the background job
+CHECKPOINT = "_local/resolver-checkpoint"
+BATCH_SIZE = 200
+INTERVAL = 2.0  # seconds between passes in the background
+
+Keep = Callable[[], bool]
+
+
+def _always() -> bool:
+    return True
+
+
+@dataclass
+class Stats:
+    changes: int = 0  # change rows read
+    merged: int = 0  # households whose leaves were merged into one
+    moved: int = 0  # households whose stray edits after a move were set aside
+    conflicts: int = 0  # conflict records written
+    audits: int = 0  # audit records written
+    left_alone: int = 0  # conflicted documents of append-only types (never expected)
+
+    def add(self, other: Stats) -> None:
+        for name in self.__dataclass_fields__:
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+
+
+@dataclass
+class _Plan:
+    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # db → id → doc
+    revisions: list[dict[str, Any]] = field(default_factory=list)  # written new_edits=false
+    leaves_after: dict[str, frozenset[str]] = field(default_factory=dict)  # id → leaf revs
+    merged: int = 0
+    moved: int = 0
+
+    def record(self, db: str, docs: list[dict[str, Any]]) -> None:
+        for doc in docs:
+            self.records.setdefault(db, {})[doc["_id"]] = doc
+
+
+class Resolver:
+    def __init__(self, couch: Couch, batch_size: int = BATCH_SIZE) -> None:
+        self.couch = couch
+        self.batch_size = max(1, batch_size)
+        # Leaf sets this process has already settled, so its own writes (which show up in
+        # the next pass as documents with several leaves) are not fetched again.
+        self._settled: dict[tuple[str, str], frozenset[str]] = {}
+
+    def run_once(self, keep: Keep = _always) -> dict[str, Stats]:
+        """One pass over every grid database, each up to the end of its changes feed.
+
+        `keep()` is asked before every batch; when it says no (the lease was lost, the server
+        is stopping) the pass ends there, with every finished batch checkpointed.
+        """
+        out = {}
+        for grid in Directory(self.couch).grids():
+            if not keep():
+                break
+            out[grid.db] = self.resolve_db(grid.db, keep)
+        return out
+
+    def resolve_db(self, db: str, keep: Keep = _always) -> Stats:
+        stats = Stats()
+        since = self._checkpoint(db)
+        while keep():
+            status, body = self.couch.request(
+                "GET", f"{quote(db, safe='')}/_changes",
+                params={"style": "all_docs", "since": since, "limit": self.batch_size},
+            )
+            if status == 404:
+                return stats  # the grid has no database (yet): nothing to resolve
+            if status != 200:
+                raise CouchUnavailable(f"reading the changes of {db} failed: {status} {body}")
+            rows = body["results"]
+            if not rows:
+                break
+            stats.add(self._resolve_rows(db, rows))
+            since = body["last_seq"]
+            self._save_checkpoint(db, since)
+            if len(rows) < self.batch_size:
+                break
+        if len(self._settled) > 100_000:
+            self._settled.clear()
+        return stats
+
+    # -- one batch ------------------------------------------------------------------------
+
+    def _resolve_rows(self, db: str, rows: list[dict[str, Any]]) -> Stats:
+        stats = Stats(changes=len(rows))
+        wanted: dict[str, frozenset[str]] = {}
+        for row in rows:
+            revs = frozenset(c["rev"] for c in row["changes"])
+            if len(revs) > 1 and not row["id"].startswith("_design/") \
+                    and self._settled.get((db, row["id"])) != revs:
+                wanted[row["id"]] = revs
+        if not wanted:
+            return stats
+        plan = _Plan()
+        for doc_id, leaves in self._fetch(db, wanted).items():
+            live = [d for d in leaves if not d.get("_deleted")]
+            moved = [d for d in leaves if d.get("_deleted") and d.get("moved_to")]
+            if any(d.get("type") != "household" for d in live):
+                if len(live) > 1:
+                    # Append-only types cannot conflict by design; if one does anyway, CouchDB's
+                    # winner is already the same on every replica, and deleting the other leaf
+                    # would throw away what someone wrote. Leave both for a person to look at.
+                    log.warning("%s: %s has %d live revisions but is not a household; left as "
+                                "is (winner %s)", db, doc_id, len(live), merge.winner(live)["_rev"])
+                    stats.left_alone += 1
+            elif live and moved:
+                self._plan_move(db, doc_id, live, moved, wanted[doc_id], plan)
+            elif len(live) > 1:
+                self._plan_merge(db, doc_id, live, wanted[doc_id], plan)
+            self._settled[(db, doc_id)] = plan.leaves_after.get(doc_id, wanted[doc_id])
+        stats.merged, stats.moved = plan.merged, plan.moved
+        for records_db, docs in plan.records.items():
+            for doc, outcome in zip(docs.values(), self._write_records(records_db, docs),
+                                    strict=True):
+                if outcome and doc["type"] == "conflict":
+                    stats.conflicts += 1
+                elif outcome:
+                    stats.audits += 1
+        if plan.revisions:
+            self._write_revisions(db, plan.revisions)
+            log.info("%s: merged %d household(s), set aside %d stray edit(s) to moved ones, "
+                     "%d new conflict record(s)", db, plan.merged, plan.moved, stats.conflicts)
+        return stats
+
+    def _plan_merge(self, db: str, doc_id: str, live: list[dict[str, Any]],
+                    revs: frozenset[str], plan: _Plan) -> None:
+        result = merge.merge(live)
+        base = next(leaf for leaf in live if leaf["_rev"] == result.doc["_rev"])
+        body = merge.strip(result.doc)
+        after = set(revs)
+        merged_rev = base["_rev"]
+        if body != merge.strip(base):
+            merged = _child(base, body)
+            plan.revisions.append(merged)
+            merged_rev = merged["_rev"]
+            after.discard(base["_rev"])
+            after.add(merged_rev)
+        for leaf in live:
+            if leaf is not base:
+                gone = _child(leaf, {"_id": doc_id, "_deleted": True})
+                plan.revisions.append(gone)
+                after.discard(leaf["_rev"])
+                after.add(gone["_rev"])
+        plan.record(db, result.conflicts + audit.for_merge(result, merged_rev))
+        plan.leaves_after[doc_id] = frozenset(after)
+        plan.merged += 1
+
+    def _plan_move(self, db: str, doc_id: str, live: list[dict[str, Any]],
+                   moved: list[dict[str, Any]], revs: frozenset[str], plan: _Plan) -> None:
+        """Edits made after a household moved away: the move wins, the edits are recorded."""
+        target = max(t["moved_to"] for t in moved)
+        target_db = naming.grid_db_name(target, self.couch.prefix)
+        current = self.couch.get(target_db, doc_id) if self.couch.exists(target_db) else None
+        records_db, grid = (target_db, target) if current else (db, live[0].get("grid"))
+        after = set(revs)
+        for leaf in live:
+            plan.record(records_db, merge.moved_conflicts(current, leaf, grid))
+            gone = _child(leaf, {"_id": doc_id, "_deleted": True, "moved_to": target})
+            plan.revisions.append(gone)
+            after.discard(leaf["_rev"])
+            after.add(gone["_rev"])
+        plan.leaves_after[doc_id] = frozenset(after)
+        plan.moved += 1
+
+    # -- reads and writes --------------------------------------------------------------------
+
+    def _fetch(self, db: str, wanted: dict[str, frozenset[str]]
+               ) -> dict[str, list[dict[str, Any]]]:
+        """Every leaf of every wanted document, with its revision history.
+
+        A document whose leaf is already gone changed after our read of the feed; it is left
+        for the pass that reads that newer change.
+        """
+        docs = [{"id": i, "rev": r} for i, revs in wanted.items() for r in sorted(revs)]
+        status, body = self.couch.request("POST", f"{quote(db, safe='')}/_bulk_get",
+                                          params={"revs": True}, body={"docs": docs})
+        if status != 200:
+            raise CouchUnavailable(f"_bulk_get on {db} failed: {status} {body}")
+        leaves: dict[str, list[dict[str, Any]]] = {}
+        incomplete = set()
+        for result in body["results"]:
+            for entry in result["docs"]:
+                if "ok" in entry:
+                    leaves.setdefault(result["id"], []).append(entry["ok"])
+                else:
+                    incomplete.add(result["id"])
+        return {i: d for i, d in leaves.items() if i not in incomplete}
+
+    def _write_records(self, db: str, docs: dict[str, dict[str, Any]]) -> list[bool]:
+        """Write conflict and audit records; True for each one that is new."""
+        results = self.couch.bulk_docs(db, list(docs.values()))
+        out = []
+        for r in results:
+            if r.get("error") and r["error"] != "conflict":
+                raise CouchUnavailable(f"writing record {r.get('id')} in {db} failed: {r}")
+            out.append(not r.get("error"))
+        return out
+
+    def _write_revisions(self, db: str, docs: list[dict[str, Any]]) -> None:
+        for r in self.couch.bulk_docs(db, docs, new_edits=False):
+            if r.get("error"):
+                raise CouchUnavailable(f"writing merged revision {r.get('id')} in {db} "
+                                       f"failed: {r}")
+
+    def _checkpoint(self, db: str) -> Any:
+        doc = self.couch.get(db, CHECKPOINT)
+        return doc["since"] if doc else 0
+
+    def _save_checkpoint(self, db: str, since: Any) -> None:
+        """Last writer wins: a checkpoint that goes back only makes a pass redo settled work."""
+        path = f"{quote(db, safe='')}/{CHECKPOINT}"
+        for _ in range(3):
+            current = self.couch.get(db, CHECKPOINT)
+            doc = {"since": since, "updated_at": now()}
+            if current:
+                doc["_rev"] = current["_rev"]
+            status, body = self.couch.request("PUT", path, body=doc)
+            if status in (200, 201):
+                return
+            if status != 409:
+                raise CouchUnavailable(f"saving the resolver checkpoint of {db} failed: "
+                                       f"{status} {body}")
+        log.warning("%s: checkpoint not saved (another resolver keeps writing it)", db)
+
+
+def _child(parent: dict[str, Any], body: dict[str, Any]) -> dict[str, Any]:
+    """`body` as the next revision after `parent`, with an id derived from both."""
+    pos, _, parent_id = parent["_rev"].partition("-")
+    digest = hashlib.md5(
+        f"{clock.canonical(body)}\n{parent['_rev']}".encode(), usedforsecurity=False
+    ).hexdigest()
+    history = parent.get("_revisions", {}).get("ids") or [parent_id]
+    return {**body, "_rev": f"{int(pos) + 1}-{digest}",
+            "_revisions": {"start": int(pos) + 1, "ids": [digest, *history]}}
+
+
+def job_step(couch: Couch, batch_size: int = BATCH_SIZE) -> Callable[[Lease], None]:
+    """The background job: one pass per call, while the lease is held (server/jobs.py)."""
+    # A connection of its own: the server's is used by request handlers on other threads.
+    user, password = couch.auth
+    resolver = Resolver(Couch(couch.url, user, password, couch.prefix), batch_size)
+
+    def step(lease: Lease) -> None:
+        resolver.run_once(lease.keep)
+
+    return step
+
+
+def run_forever(couch: Couch, stop: threading.Event, interval: float = INTERVAL,
+                batch_size: int = BATCH_SIZE) -> None:
+    """`doorstep resolve` without --once: the same job under the same lease as the servers'."""
+    run_with_lease(couch, JOB, new_holder_id(), job_step(couch, batch_size), stop,
+                   interval=interval)
