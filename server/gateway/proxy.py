@@ -54,7 +54,7 @@ async def forward(upstream: Upstream, request: Request, target: str, *,
         headers["If-None-Match"] = request.headers["if-none-match"]
     upstream_response = await upstream.send(request.method, target, content=body,
                                             headers=headers, stream=True, retry=retry,
-                                            timeout=timeout)
+                                            feed=feed, timeout=timeout)
     out = {k: v for k, v in upstream_response.headers.items() if k.lower() in PASSED_HEADERS}
     out["Vary"] = "Accept-Encoding"
     chunks = _raw(upstream_response)

@@ -4,6 +4,10 @@ Pooled connections expire after 4 s because pouchdb-server (Node) closes idle on
 5 s; a request that still meets a closed connection is retried once when it is safe to
 repeat. Transport failures become `UpstreamError`s carrying the status and JSON body the
 browser should see: 502 when CouchDB is unreachable, 504 when it does not answer in time.
+
+Two pools: short requests share at most 64 connections (more would not make CouchDB
+faster, and httpcore checks every pooled connection on each request, so a big pool costs
+CPU per request); change feeds, which hold a connection for minutes, each get their own.
 """
 
 from __future__ import annotations
@@ -11,12 +15,20 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sys
 from http.cookiejar import CookieJar, DefaultCookiePolicy
 from typing import Any
 
 import httpx
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per proxied request
+
+try:
+    import sniffio  # noqa: F401
+except ImportError:
+    # httpcore imports sniffio each time it takes a lock (~17 times per request); when it is
+    # not installed, each attempt searches sys.path again. Remember that it is missing.
+    sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 # Errors that mean "the connection died before an answer", where one retry is safe.
 _STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
@@ -36,10 +48,15 @@ class Upstream:
         self.admin_headers = {"Authorization": f"Basic {token}"}
         self.seconds = timeout
         self.timeout = httpx.Timeout(timeout, connect=5.0)
-        self.client = httpx.AsyncClient(
-            base_url=self.url, timeout=self.timeout,
-            limits=httpx.Limits(max_connections=None, max_keepalive_connections=100,
-                                keepalive_expiry=4.0),
+        self.client = self._client(httpx.Limits(max_connections=64,
+                                                max_keepalive_connections=16,
+                                                keepalive_expiry=4.0))
+        self.feeds = self._client(httpx.Limits(max_connections=None,
+                                               max_keepalive_connections=0))
+
+    def _client(self, limits: httpx.Limits) -> httpx.AsyncClient:
+        return httpx.AsyncClient(
+            base_url=self.url, timeout=self.timeout, limits=limits,
             # Never keep a cookie: CouchDB prefers a session cookie to our admin header, so
             # a user's cookie from a login check would otherwise ride on later requests.
             cookies=CookieJar(policy=DefaultCookiePolicy(allowed_domains=[])),
@@ -47,21 +64,23 @@ class Upstream:
 
     async def aclose(self) -> None:
         await self.client.aclose()
+        await self.feeds.aclose()
 
     async def send(self, method: str, target: str, *, content: bytes | None = None,
                    headers: dict[str, str] | None = None, stream: bool = False,
-                   admin: bool = True, retry: bool = False,
+                   admin: bool = True, retry: bool = False, feed: bool = False,
                    timeout: httpx.Timeout | None = None) -> httpx.Response:
         """Send `method target` (an encoded path with its query); retry once when `retry`."""
+        client = self.feeds if feed else self.client
         all_headers = {"Accept": "application/json", "Accept-Encoding": "identity",
                        **(headers or {}), **(self.admin_headers if admin else {})}
         timeout = timeout or self.timeout
         attempts = 2 if retry else 1
         for attempt in range(attempts):
-            request = self.client.build_request(method, target, content=content,
-                                                headers=all_headers, timeout=timeout)
+            request = client.build_request(method, target, content=content,
+                                           headers=all_headers, timeout=timeout)
             try:
-                return await self.client.send(request, stream=stream)
+                return await client.send(request, stream=stream)
             except httpx.TimeoutException:
                 raise UpstreamError(504, "gateway_timeout",
                                     "CouchDB did not answer in time; try again") from None
