@@ -18,6 +18,7 @@ and a page recomputes only the grids whose data changed.
 
 from __future__ import annotations
 
+import json
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
@@ -395,48 +396,73 @@ class Dashboard:
         return t
 
 
-def coverage(snap: GridSnapshot, config: dict[str, Any], period: Period) -> GridCoverage:
+@dataclass(frozen=True)
+class GridFigures:
+    """Everything the dashboard takes from one grid: computed once per snapshot and day."""
+
+    coverage: GridCoverage
+    past_due: list[Due]  # special-care households overdue
+    per_day: dict[str, dict[date, int]]  # worker → local day → visits, last 14 days
+    latest: dict[str, Visit]  # worker → their most recently recorded visit
+
+
+def grid_figures(snap: GridSnapshot, config: dict[str, Any], period: Period) -> GridFigures:
     since = period.key(period.quarter_start)
-    latest: dict[str, str] = {}
-    for v in snap.visits:
+    first = period.key(period.worker_days[0])
+    latest_outcome: dict[str, str] = {}
+    per_day: dict[str, Counter[date]] = defaultdict(Counter)
+    latest: dict[str, Visit] = {}
+    for v in snap.visits:  # oldest first
         if v.visited_at >= since and v.household in snap.households:
-            latest[v.household] = v.outcome
+            latest_outcome[v.household] = v.outcome
+        if v.visited_at >= first:
+            per_day[v.author][period.local_day(v.visited_at)] += 1
+        if v.author not in latest or v.created_at > latest[v.author].created_at:
+            latest[v.author] = v
     dues = due_states(snap, config, period)
     states = visit_states(snap)
-    return GridCoverage(
-        snap.grid, len(snap.households), len(latest), dict(Counter(latest.values())),
+    cov = GridCoverage(
+        snap.grid, len(snap.households), len(latest_outcome),
+        dict(Counter(latest_outcome.values())),
         sum(d.status == "overdue" for d in dues),
         sum(d.status == "overdue" and d.special_care for d in dues),
         sum(s == "submitted" for s in states.values()), len(snap.conflicts),
     )
+    past_due = [d for d in dues if d.special_care and d.status == "overdue"]
+    return GridFigures(cov, past_due, {w: dict(c) for w, c in per_day.items()}, latest)
+
+
+def coverage(snap: GridSnapshot, config: dict[str, Any], period: Period) -> GridCoverage:
+    return grid_figures(snap, config, period).coverage
 
 
 def dashboard(snaps: Sequence[GridSnapshot], config: dict[str, Any], period: Period,
-              now: datetime | None = None) -> Dashboard:
+              now: datetime | None = None,
+              figures: Sequence[GridFigures] | None = None) -> Dashboard:
+    """The dashboard of these grids; `figures` (one per snapshot) when already computed."""
     now = now or datetime.now(UTC)
+    if figures is None:
+        figures = [grid_figures(s, config, period) for s in snaps]
     days = period.worker_days
-    first = period.key(days[0])
     per_day: dict[str, Counter[date]] = defaultdict(Counter)
     latest: dict[str, Visit] = {}
     past_due: list[Due] = []
-    needs: list[Need] = []
-    for snap in snaps:
-        for v in snap.visits:
-            if v.visited_at >= first:
-                per_day[v.author][period.local_day(v.visited_at)] += 1
-            if v.author not in latest or v.created_at > latest[v.author].created_at:
-                latest[v.author] = v
-        past_due += [d for d in due_states(snap, config, period)
-                     if d.special_care and d.status == "overdue"]
-        needs += snap.needs
+    for f in figures:
+        for worker, counts in f.per_day.items():
+            per_day[worker].update(counts)
+        for worker, v in f.latest.items():
+            if worker not in latest or v.created_at > latest[worker].created_at:
+                latest[worker] = v
+        past_due += f.past_due
     workers = [
         WorkerActivity(w, [per_day[w][d] for d in days], v.created_at, v.app_version)
         for w, v in sorted(latest.items())
     ]
     past_due.sort(key=lambda d: (d.due or date.min, d.grid, d.household))
+    needs = [n for s in snaps for n in s.needs]
     overdue_needs = sorted((n for n in needs if n.overdue(now)), key=lambda n: n.raised_at)
     return Dashboard(
-        [coverage(s, config, period) for s in snaps], past_due, workers,
+        [f.coverage for f in figures], past_due, workers,
         {s: c for s in NEED_STATES if (c := sum(n.state == s for n in needs))}, overdue_needs,
     )
 
@@ -511,6 +537,7 @@ class Snapshots:
         self.couch = couch
         self.hub = hub
         self._cache: dict[str, GridSnapshot] = {}
+        self._figures: dict[str, tuple[tuple[Any, ...], GridFigures]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(LOADERS, thread_name_prefix="console-load")
 
@@ -531,6 +558,23 @@ class Snapshots:
         with self._lock:
             self._cache.update({g: fresh[g] for g in stale})
         return [fresh[g] for g in grids]
+
+    def figures(self, snaps: Sequence[GridSnapshot], config: dict[str, Any], period: Period
+                ) -> list[GridFigures]:
+        """Each snapshot's dashboard figures, computed once per snapshot, day and config."""
+        setting = json.dumps(config.get("tags"), sort_keys=True) + str(
+            config.get("default_frequency_days"))
+        out = []
+        for snap in snaps:
+            key = (snap.grid, snap.version, snap.window, period.today, setting)
+            with self._lock:
+                found = self._figures.get(snap.grid)
+            if found is None or found[0] != key:
+                found = (key, grid_figures(snap, config, period))
+                with self._lock:
+                    self._figures[snap.grid] = found
+            out.append(found[1])
+        return out
 
     def close(self) -> None:
         self._pool.shutdown(wait=False, cancel_futures=True)

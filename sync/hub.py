@@ -81,14 +81,20 @@ class Hub:
 
     # -- freshness ------------------------------------------------------------------------
 
+    def overview(self) -> tuple[dict[str, Checkpoint], dict[str, WorkerSeen]]:
+        """Every grid's checkpoint and what was last received from each worker, in one read."""
+        doc = self._read_status()
+        grids = {g: Checkpoint(g, c.get("since", 0), c.get("as_of"))
+                 for g, c in doc.get("grids", {}).items()}
+        workers = {w: WorkerSeen(v["received_at"], v.get("app_version", ""))
+                   for w, v in doc.get("workers", {}).items()}
+        return grids, workers
+
     def status(self) -> dict[str, Checkpoint]:
-        """Every grid's checkpoint, in one read."""
-        grids = self._read_status().get("grids", {})
-        return {g: Checkpoint(g, c.get("since", 0), c.get("as_of")) for g, c in grids.items()}
+        return self.overview()[0]
 
     def workers(self) -> dict[str, WorkerSeen]:
-        seen = self._read_status().get("workers", {})
-        return {w: WorkerSeen(v["received_at"], v.get("app_version", "")) for w, v in seen.items()}
+        return self.overview()[1]
 
     def checkpoint(self, grid: str) -> Checkpoint:
         return self.status().get(grid) or Checkpoint(grid, 0, None)
@@ -194,6 +200,20 @@ class Hub:
         failed = [r for r in answer if isinstance(r, dict) and r.get("error")]
         if failed:
             raise CouchUnavailable(f"the hub refused {len(failed)} revision(s): {failed[0]}")
+
+    def refresh_views(self, seconds: float = 10) -> None:
+        """Index what was just copied, so that the next page does not wait for it.
+
+        Both backends index a view when it is read; reading it here, in the background job,
+        moves that cost off the pages. A long first build continues on the server after our
+        request gives up, so a timeout is not an error.
+        """
+        for view in ("grid_rows", "lookup"):
+            try:
+                self.couch.request("GET", f"{quote(self.db, safe='')}/_design/hub/_view/{view}",
+                                   params={"limit": 1}, timeout=seconds)
+            except CouchUnavailable:
+                return
 
     # -- the status document ----------------------------------------------------------------
 

@@ -20,10 +20,10 @@ async def dashboard(ctx: Ctx) -> Response:
     scope = scopes.resolve(ctx, names, ctx.field("scope"))
     config = await ctx.run(console.tag_config)
     period = q.Period.now(console.tz, config)
-    status = await ctx.run(console.hub.status)
+    status, seen = await ctx.run(console.hub.overview)
     snaps = await ctx.run(console.snapshots.get, scope.grid_ids, period, status)
-    board = q.dashboard(snaps, config, period)
-    seen = await ctx.run(console.hub.workers)
+    figures = await ctx.run(console.snapshots.figures, snaps, config, period)
+    board = q.dashboard(snaps, config, period, figures=figures)
     grid_names = {g.id: g.name for g in scope.grids}
     rows = _rows(board, scope, names) if scope.kind != "community" else board.grids
     return render(

@@ -92,6 +92,7 @@ class Console:
         if copied:
             log.info("hub: copied %d revision(s) from %d grid(s)", copied,
                      sum(1 for r in results if r.copied))
+            self.hub.refresh_views()
 
     def close(self) -> None:
         self.snapshots.close()

@@ -169,7 +169,12 @@ def test_snapshots_are_reused_until_the_grid_changes(couch: Couch, grid: dict) -
     assert first[0] is again[0] and first[1] is again[1]
     write(couch, "G1", visit("G1", grid["h"]["h4"], "2026-11-20T01:00:00Z"))
     grid["hub"].copy_grid("G1")
+    figures = snaps.figures(first, grid["config"], PERIOD)
+    assert snaps.figures(again, grid["config"], PERIOD)[0] is figures[0]
     later = snaps.get(["G1", "G2"], PERIOD)
     assert later[0] is not first[0] and later[1] is first[1]
     assert len(later[0].visits) == len(first[0].visits) + 1
+    refigured = snaps.figures(later, grid["config"], PERIOD)
+    assert refigured[0] is not figures[0] and refigured[1] is figures[1]
+    assert refigured[0].coverage.overdue == figures[0].coverage.overdue - 1  # h4 visited
     snaps.close()
