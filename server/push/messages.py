@@ -46,11 +46,13 @@ def address(household: dict[str, Any] | None, fallback: str, lang: str) -> str:
                                room=a.get("room", ""))
 
 
-def deep_link(request: dict[str, Any]) -> str:
-    """Where a click opens the app: the shell route of that assignment or household."""
+def deep_link(request: dict[str, Any], ref: dict[str, Any]) -> str:
+    """Where a tap opens the app: the shell route of that assignment, visit or household."""
     kind = request["kind"]
     if kind == "assignment" and request.get("ref"):
         return f"{APP}#/assignment/{quote(request['ref'], safe=':')}"
+    if kind == "returned_visit" and ref.get("visit"):
+        return f"{APP}#/v/{quote(ref['visit'], safe=':')}/amend"
     if request.get("household"):
         return f"{APP}#/household/{quote(request['household'], safe='')}"
     return f"{APP}#/due" if kind == "digest" else APP
@@ -74,7 +76,7 @@ def payload(request: dict[str, Any], household: dict[str, Any] | None,
         "kind": kind,
         "title": t[f"{kind}.title"],
         "body": t[f"{kind}.body"].format(**values),
-        "url": deep_link(request),
+        "url": deep_link(request, ref),
         # One notification per subject on the phone; a newer digest replaces the last one.
         "tag": kind if kind == "digest" else f"{kind}:{request.get('ref') or request['_id']}",
         "lang": lang,
