@@ -11,7 +11,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Mount, Route
 
-from server import access, console, observability, pwa_routes
+from server import access, console, observability, pwa_routes, sessions
 from server.api import auth as auth_api
 from server.gateway.endpoint import Gateway
 from server.jobs import Jobs
@@ -47,6 +47,8 @@ def create_app(settings: Settings, couch: Couch) -> Starlette:
     app.state.secrets = load_secrets(settings)
     access.install(app)  # login limits and gateway settings (server/security_settings.py)
     app.state.jobs = Jobs(couch, settings)  # background jobs under leases (sync/leases.py)
+    app.state.jobs.add(sessions.PURGE_JOB, sessions.purge_step(couch),
+                       interval=sessions.PURGE_INTERVAL)  # expired login sessions
     observability.install(couch)  # outbox and hub figures for /metrics
     app.state.jobs.add(resolver.JOB, resolver.job_step(couch), interval=resolver.INTERVAL)
     console.install(app)  # the supervisor console's state and its hub copy job

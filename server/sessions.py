@@ -12,6 +12,9 @@ Each replica remembers a session it has checked for `DOORSTEP_SESSION_CACHE_SECO
 (default 10 s), with the account behind it. The trade-off: a logout made on another
 replica, or a deactivation, takes effect here within that time; a logout made here takes
 effect at once. Expiry is checked on every request.
+
+A session nobody presents again (a phone reset, a browser cleared) is deleted by the hourly
+background job `session-purge`, so the database holds only live sessions.
 """
 
 from __future__ import annotations
@@ -19,6 +22,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -31,9 +35,14 @@ from starlette.responses import Response
 from server.authz import Principal
 from server.gateway.upstream import Upstream, UpstreamError
 from server.security_settings import SecuritySettings
+from sync import naming
 from sync.accounts import Account
+from sync.couch import Couch
+from sync.leases import Lease
 
 COOKIE = "doorstep_session"
+PURGE_JOB = "session-purge"
+PURGE_INTERVAL = 3600.0
 
 
 @dataclass(frozen=True)
@@ -202,3 +211,22 @@ def _doc_id(token: str) -> str:
 
 def _iso(epoch: float) -> str:
     return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def purge_expired(couch: Couch, now: float | None = None, batch: int = 500) -> int:
+    """Delete the stored sessions that have expired; returns how many."""
+    now = time.time() if now is None else now
+    db = couch.name(naming.SESSIONS)
+    rows = couch.all_docs(db, startkey="session:", endkey="session:\ufff0", include_docs=True)
+    expired = [{"_id": r["id"], "_rev": r["doc"]["_rev"], "_deleted": True} for r in rows
+               if r["doc"].get("expires_at", 0) <= now]
+    for i in range(0, len(expired), batch):
+        couch.bulk_docs(db, expired[i:i + batch])
+    return len(expired)
+
+
+def purge_step(couch: Couch) -> Callable[[Lease], None]:
+    def step(lease: Lease) -> None:
+        purge_expired(couch)
+
+    return step

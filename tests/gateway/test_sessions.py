@@ -13,6 +13,7 @@ from http.cookies import SimpleCookie
 import httpx
 import pytest
 
+from server import sessions
 from sync import accounts, naming
 from tests.conftest import CouchServer, RunningServer, start_server
 from tests.gateway.conftest import PASSWORD, World
@@ -183,3 +184,17 @@ def test_failed_logins_are_limited_per_address(world: World, short: RunningServe
         assert _login(short, f"spray-{i}-x", "wrong-password").status_code == 401
     r = _login(short, world.names["w9"])
     assert r.status_code == 429 and int(r.headers["retry-after"]) >= 1
+
+
+def test_expired_sessions_are_purged_and_live_ones_kept(world: World) -> None:
+    name = world.add_account("purged", "worker", ["G1"])
+    assert _login(world.server, name).status_code == 200
+    db = naming.system_db(naming.SESSIONS, world.couch.prefix)
+    [stale] = world.couch.view(db, "sessions", "by_user", key=name, include_docs=True)["rows"]
+    world.couch.put(db, {**stale["doc"], "expires_at": time.time() - 1})
+    live = world.server.client()
+    assert live.post("/api/login", json={"name": name, "password": PASSWORD}).status_code == 200
+    assert sessions.purge_expired(world.couch) >= 1
+    left = world.couch.view(db, "sessions", "by_user", key=name)["rows"]
+    assert len(left) == 1 and left[0]["id"] != stale["id"]
+    assert live.get("/api/me").status_code == 200
