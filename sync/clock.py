@@ -2,9 +2,9 @@
 
 Every editable path of a household (`schema.household_paths`) may carry a stamp in
 `doc["clock"][path]`: `{"vv": {device: counter}, "at", "by", "device"}`. An edit advances
-the editing device's counter in that path's version vector (see `tick`). Because the stamps travel inside
-the document, a merge of two conflicting revisions needs no common ancestor (which
-compaction removes): the vectors alone say whether one edit saw the other.
+the editing device's counter in that path's version vector (see `tick`). Because the stamps
+travel inside the document, a merge of two conflicting revisions needs no common ancestor
+(which compaction removes): the vectors alone say whether one edit saw the other.
 
 This module is pure (no I/O) and small on purpose: the field app, the console and the
 importer mirror `edit` exactly, so that every writer stamps the same way.

@@ -5,16 +5,19 @@ with more than one leaf is fetched whole (`_bulk_get?revs=true`, every leaf) and
 household with two or more live leaves, merged by `sync.merge`. Writes, per batch:
 
 1. conflict and audit records (ids derived from what they describe; 409 means already there);
-2. one `_bulk_docs` with `new_edits=false`: the merged revision as a child of the winning
-   leaf, and a deletion as a child of every other live leaf;
-3. the checkpoint `_local/resolver-checkpoint`.
+2. with `new_edits=false`, the merged revision as a child of the winning leaf;
+3. with `new_edits=false`, a deletion as a child of every other live leaf;
+4. the checkpoint `_local/resolver-checkpoint`.
 
 Revision ids are computed here from content and parent (`<n+1>-md5(body, parent)`), so the
 same merge always produces the same revisions: a second resolver, or a re-run after a crash
 anywhere between the steps, writes exactly what is already there. Writing with
 `new_edits=false` only ever adds children to the leaves that were merged; if a device
 extends a leaf meanwhile, its new revision stays a live leaf and the next pass merges it.
-Records go first so a crash can never leave a losing value deleted but unrecorded.
+Each step only adds to the previous one, so a crash between any two is harmless: records go
+before the revisions (a losing value is never deleted unrecorded), and the merged revision
+before the deletions (a leaf is never deleted before its content is in the merged one;
+CouchDB does not promise that one `_bulk_docs` is applied all at once).
 docs/conflicts.md explains the rule and these guarantees.
 """
 
@@ -24,7 +27,7 @@ import hashlib
 import logging
 import threading
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
 
@@ -62,17 +65,53 @@ class Stats:
             setattr(self, name, getattr(self, name) + getattr(other, name))
 
 
-@dataclass
-class _Plan:
-    records: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)  # db → id → doc
-    revisions: list[dict[str, Any]] = field(default_factory=list)  # written new_edits=false
-    leaves_after: dict[str, frozenset[str]] = field(default_factory=dict)  # id → leaf revs
-    merged: int = 0
-    moved: int = 0
+@dataclass(frozen=True)
+class Resolution:
+    """What settles one household: records (written first), then revisions (new_edits=false)."""
 
-    def record(self, db: str, docs: list[dict[str, Any]]) -> None:
-        for doc in docs:
-            self.records.setdefault(db, {})[doc["_id"]] = doc
+    records: list[dict[str, Any]]
+    revisions: list[dict[str, Any]]
+    records_db: str | None = None  # None: the household's own grid database
+
+
+def merge_leaves(live: list[dict[str, Any]]) -> Resolution:
+    """Merge the live leaves (with `_revisions`) into a child of the winner; delete the rest."""
+    result = merge.merge(live)
+    base = next(leaf for leaf in live if leaf["_rev"] == result.doc["_rev"])
+    body = merge.strip(result.doc)
+    revisions = []
+    merged_rev = base["_rev"]
+    if body != merge.strip(base):  # after a crash the merge may be written already
+        revisions.append(_child(base, body))
+        merged_rev = revisions[0]["_rev"]
+    for leaf in live:
+        if leaf is not base:
+            revisions.append(_child(leaf, {"_id": leaf["_id"], "_deleted": True}))
+    return Resolution(result.conflicts + audit.for_merge(result, merged_rev), revisions)
+
+
+def set_aside(live: list[dict[str, Any]], moved_to: str, current: dict[str, Any] | None,
+              records_db: str | None) -> Resolution:
+    """Edits made after a household moved away: the move wins, the edits become records.
+
+    `current` is the entry in the new grid (None if it is not there); the records go to
+    `records_db`, where a supervisor of the grid that now holds the household sees them.
+    """
+    grid = moved_to if current else live[0].get("grid")
+    records: dict[str, dict[str, Any]] = {}
+    revisions = []
+    for leaf in live:
+        for record in merge.moved_conflicts(current, leaf, grid):
+            records[record["_id"]] = record
+        revisions.append(_child(leaf, {"_id": leaf["_id"], "_deleted": True,
+                                       "moved_to": moved_to}))
+    return Resolution(list(records.values()), revisions, records_db)
+
+
+def leaves_after(revs: frozenset[str], revisions: list[dict[str, Any]]) -> frozenset[str]:
+    """The leaf set once `revisions` are written on top of the leaves `revs`."""
+    parents = {f"{r['_revisions']['start'] - 1}-{r['_revisions']['ids'][1]}" for r in revisions}
+    return frozenset((revs - parents) | {r["_rev"] for r in revisions})
 
 
 class Resolver:
@@ -132,10 +171,12 @@ class Resolver:
                 wanted[row["id"]] = revs
         if not wanted:
             return stats
-        plan = _Plan()
+        records: dict[str, dict[str, dict[str, Any]]] = {}  # db → id → record
+        revisions: list[dict[str, Any]] = []
         for doc_id, leaves in self._fetch(db, wanted).items():
             live = [d for d in leaves if not d.get("_deleted")]
             moved = [d for d in leaves if d.get("_deleted") and d.get("moved_to")]
+            resolution = None
             if any(d.get("type") != "household" for d in live):
                 if len(live) > 1:
                     # Append-only types cannot conflict by design; if one does anyway, CouchDB's
@@ -145,63 +186,42 @@ class Resolver:
                                 "is (winner %s)", db, doc_id, len(live), merge.winner(live)["_rev"])
                     stats.left_alone += 1
             elif live and moved:
-                self._plan_move(db, doc_id, live, moved, wanted[doc_id], plan)
+                resolution = self._set_aside(live, moved)
+                stats.moved += 1
             elif len(live) > 1:
-                self._plan_merge(db, doc_id, live, wanted[doc_id], plan)
-            self._settled[(db, doc_id)] = plan.leaves_after.get(doc_id, wanted[doc_id])
-        stats.merged, stats.moved = plan.merged, plan.moved
-        for records_db, docs in plan.records.items():
-            for doc, outcome in zip(docs.values(), self._write_records(records_db, docs),
-                                    strict=True):
-                if outcome and doc["type"] == "conflict":
+                resolution = merge_leaves(live)
+                stats.merged += 1
+            settled = wanted[doc_id]
+            if resolution:
+                for record in resolution.records:
+                    records.setdefault(resolution.records_db or db, {})[record["_id"]] = record
+                revisions += resolution.revisions
+                settled = leaves_after(settled, resolution.revisions)
+            self._settled[(db, doc_id)] = settled
+        for records_db, docs in records.items():
+            for doc, new in zip(docs.values(), self._write_records(records_db, docs),
+                                strict=True):
+                if new and doc["type"] == "conflict":
                     stats.conflicts += 1
-                elif outcome:
+                elif new:
                     stats.audits += 1
-        if plan.revisions:
-            self._write_revisions(db, plan.revisions)
-            log.info("%s: merged %d household(s), set aside %d stray edit(s) to moved ones, "
-                     "%d new conflict record(s)", db, plan.merged, plan.moved, stats.conflicts)
+        if revisions:
+            # Merged revisions before deletions: a crash in between leaves the merged revision
+            # next to leaves it already contains, which the next pass simply deletes.
+            self._write_revisions(db, [r for r in revisions if not r.get("_deleted")])
+            self._write_revisions(db, [r for r in revisions if r.get("_deleted")])
+            log.info("%s: merged %d household(s), set aside edits to %d moved one(s), "
+                     "%d new conflict record(s)", db, stats.merged, stats.moved, stats.conflicts)
         return stats
 
-    def _plan_merge(self, db: str, doc_id: str, live: list[dict[str, Any]],
-                    revs: frozenset[str], plan: _Plan) -> None:
-        result = merge.merge(live)
-        base = next(leaf for leaf in live if leaf["_rev"] == result.doc["_rev"])
-        body = merge.strip(result.doc)
-        after = set(revs)
-        merged_rev = base["_rev"]
-        if body != merge.strip(base):
-            merged = _child(base, body)
-            plan.revisions.append(merged)
-            merged_rev = merged["_rev"]
-            after.discard(base["_rev"])
-            after.add(merged_rev)
-        for leaf in live:
-            if leaf is not base:
-                gone = _child(leaf, {"_id": doc_id, "_deleted": True})
-                plan.revisions.append(gone)
-                after.discard(leaf["_rev"])
-                after.add(gone["_rev"])
-        plan.record(db, result.conflicts + audit.for_merge(result, merged_rev))
-        plan.leaves_after[doc_id] = frozenset(after)
-        plan.merged += 1
-
-    def _plan_move(self, db: str, doc_id: str, live: list[dict[str, Any]],
-                   moved: list[dict[str, Any]], revs: frozenset[str], plan: _Plan) -> None:
-        """Edits made after a household moved away: the move wins, the edits are recorded."""
+    def _set_aside(self, live: list[dict[str, Any]], moved: list[dict[str, Any]]
+                   ) -> Resolution:
         target = max(t["moved_to"] for t in moved)
         target_db = naming.grid_db_name(target, self.couch.prefix)
-        current = self.couch.get(target_db, doc_id) if self.couch.exists(target_db) else None
-        records_db, grid = (target_db, target) if current else (db, live[0].get("grid"))
-        after = set(revs)
-        for leaf in live:
-            plan.record(records_db, merge.moved_conflicts(current, leaf, grid))
-            gone = _child(leaf, {"_id": doc_id, "_deleted": True, "moved_to": target})
-            plan.revisions.append(gone)
-            after.discard(leaf["_rev"])
-            after.add(gone["_rev"])
-        plan.leaves_after[doc_id] = frozenset(after)
-        plan.moved += 1
+        current = None
+        if self.couch.exists(target_db):
+            current = self.couch.get(target_db, live[0]["_id"])
+        return set_aside(live, target, current, target_db if current else None)
 
     # -- reads and writes --------------------------------------------------------------------
 
@@ -238,6 +258,8 @@ class Resolver:
         return out
 
     def _write_revisions(self, db: str, docs: list[dict[str, Any]]) -> None:
+        if not docs:
+            return
         for r in self.couch.bulk_docs(db, docs, new_edits=False):
             if r.get("error"):
                 raise CouchUnavailable(f"writing merged revision {r.get('id')} in {db} "

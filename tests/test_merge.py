@@ -510,7 +510,7 @@ rounds = st.lists(st.tuples(st.lists(edit_action, min_size=1, max_size=6),
                   min_size=1, max_size=4)
 
 
-@settings(max_examples=30, deadline=None,
+@settings(max_examples=20, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 @given(st.integers(2, 3), rounds)
 def test_random_histories_on_real_replicas_converge_and_lose_nothing(
