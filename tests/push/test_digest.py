@@ -3,27 +3,31 @@
 from __future__ import annotations
 
 import json
+import os
 import random
 import subprocess
 import time
+from dataclasses import replace
 from datetime import date, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from server.push.config import PushConfig
 from server.push.digest_job import DigestJob
-from sync import accounts
+from sync import accounts, demo
 from sync.couch import Couch
 from sync.digest import Digest, count, due_date, grid_digest, status
 from sync.directory import DEFAULT_TAGS
 from sync.naming import grid_db_name
-from sync.push_outbox import iso, push_db
+from sync.push_outbox import ensure_push_db, iso, push_db
 from tests.push.conftest import run_until, subscribe
+from tests.push.standin import PushStandin
 
 SHANGHAI = ZoneInfo("Asia/Shanghai")
 CONFIG = {"_id": "config:tags", **DEFAULT_TAGS}
 TODAY = date(2026, 11, 25)  # a Wednesday: this week runs to Sunday 29 November
 DUE_JS = Path(__file__).resolve().parents[2] / "pwa" / "js" / "due.js"
+NODE_ENV = {"TZ": "Asia/Shanghai", "PATH": os.environ.get("PATH", "/usr/bin")}
 
 
 def household(hid: str, tags: list[str] = (), member_tags: list[str] = (),
@@ -101,7 +105,7 @@ def test_python_and_the_field_app_agree_on_random_households():
     """
     out = subprocess.run(["node", "--input-type=module", "-e", script, json.dumps(cases),
                           json.dumps(CONFIG)], capture_output=True, text=True, check=True,
-                         env={"TZ": "Asia/Shanghai", "PATH": "/usr/bin:/usr/local/bin"})
+                         env=NODE_ENV)
     js = json.loads(out.stdout)
     for case, (js_due, js_status) in zip(cases, js, strict=True):
         v = case["visits"][0] if case["visits"] else None
@@ -157,3 +161,69 @@ def test_the_scheduler_writes_one_digest_per_subscribed_worker_at_the_set_time(
     sent, = standin.delivered("phone")
     assert sent.payload["body"] == "本周到期 0 户，逾期 2 户，特殊人群 1 户"
     assert sent.payload["url"] == "/app/#/due" and sent.headers["topic"] == "digest"
+
+
+COUNT_JS = """
+  import { dueStatus, isSpecialCare, schedule } from %s;
+  let input = '';
+  process.stdin.on('data', (c) => { input += c; });
+  process.stdin.on('end', () => {
+    const { households, visits, config, today } = JSON.parse(input);
+    const byHousehold = {};
+    for (const v of visits) (byHousehold[v.household] ||= []).push(v);
+    const out = { due: 0, overdue: 0, special_care: 0 };
+    for (const h of households) {
+      const s = dueStatus(schedule(h, byHousehold[h.household_id] || [], config).due, today);
+      if (s === 'later') continue;
+      if (s === 'week') out.due += 1; else out.overdue += 1;
+      if (isSpecialCare(h, config)) out.special_care += 1;
+    }
+    console.log(JSON.stringify(out));
+  });
+"""
+
+
+def test_the_demo_communitys_digests_match_what_the_phones_show(couch):
+    """The demo (as `doorstep serve --demo` loads it) on a fixed day: each worker's digest is
+    what the field app's own rule counts over the same documents, a worker covering two grids
+    gets both, and the demo has something of each kind to say."""
+    push = couch
+    ensure_push_db(push)
+    spec = replace(demo.DEMO, today=TODAY)
+    assert demo.ensure_demo(push, spec)[0].startswith("demo loaded")
+    lay = demo.layout(spec)
+    phones = {}
+    for grid in lay.grids:
+        db = grid_db_name(grid.id, push.prefix)
+        docs = [r["doc"] for r in push.all_docs(db, include_docs=True)]
+        payload = {"households": [d for d in docs if d.get("type") == "household"],
+                   "visits": [d for d in docs if d.get("type") == "visit"],
+                   "config": push.get(db, "config:tags"), "today": TODAY.isoformat()}
+        out = subprocess.run(["node", "--input-type=module", "-e",
+                              COUNT_JS % json.dumps(DUE_JS.as_uri())],
+                             input=json.dumps(payload), capture_output=True, text=True,
+                             check=True, env=NODE_ENV)
+        js = json.loads(out.stdout)
+        phones[grid.id] = Digest(js["due"], js["overdue"], js["special_care"])
+        assert grid_digest(push, grid.id, TODAY, SHANGHAI) == phones[grid.id]
+    assert all(d.due_this_week and d.overdue and d.special_care for d in phones.values())
+
+    with PushStandin() as standin:
+        for account in demo.demo_accounts(lay):
+            subscribe(push, standin, account.name, f"phone-{account.name}")
+    job = DigestJob(push, PushConfig())
+    written = job.step(now=datetime(2026, 11, 25, 8, 0, tzinfo=SHANGHAI))
+    assert written == 4  # the four workers; the supervisor and the admin get no digest
+    g1, g2, g3 = (g.id for g in lay.grids)
+
+    def counts(user: str) -> dict:
+        return push.get(push_db(push), f"push_request:digest:{user}:2026-11-25")["counts"]
+
+    def expected(*grids: str) -> dict:
+        total = sum((phones[g] for g in grids), Digest())
+        return {"due": total.due_this_week, "overdue": total.overdue,
+                "special_care": total.special_care}
+
+    assert counts("worker1") == expected(g1)
+    assert counts("worker3") == expected(g3)
+    assert counts("cover1") == expected(g2, g3)
