@@ -1,33 +1,25 @@
 """What a notification says: small payloads in the device's language, with a deep link.
 
-Texts come from the catalogues in server/push/locales (zh-CN by default, English). A
-payload names an address and a reason, never a resident: a notification shows on a locked
-screen. Push services accept about 4 KB; we stay far below it by cutting free text.
+Texts come from the server's catalogues (server/locales, keys `push.*`; zh-CN unless the
+device subscribed in English). A payload names an address and a reason, never a resident:
+a notification shows on a locked screen. Push services accept about 4 KB; we stay far
+below it by cutting free text.
 """
 
 from __future__ import annotations
 
-import json
-from functools import cache
-from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-LOCALES = Path(__file__).resolve().parent / "locales"
-DEFAULT_LANG = "zh-CN"
-LANGS = ("zh-CN", "en")
+from server import i18n
+
 APP = "/app/"
 MAX_TEXT = 80
 
 
-@cache
-def catalogue(lang: str) -> dict[str, str]:
-    return json.loads((LOCALES / f"{lang}.json").read_text(encoding="utf-8"))
-
-
 def language(tag: str | None) -> str:
     """The catalogue for a browser language tag: English for en-*, otherwise Chinese."""
-    return "en" if (tag or "").lower().startswith("en") else DEFAULT_LANG
+    return i18n.pick(tag) or i18n.DEFAULT
 
 
 def _cut(text: str) -> str:
@@ -39,11 +31,10 @@ def address(household: dict[str, Any] | None, fallback: str, lang: str) -> str:
     a = (household or {}).get("address")
     if not isinstance(a, dict):
         return fallback
-    t = catalogue(lang)
     unit = a.get("unit") or ""
-    unit_part = t["address_unit"].format(unit=unit) if unit else ""
-    return t["address"].format(building=a.get("building", ""), unit_part=unit_part,
-                               room=a.get("room", ""))
+    unit_part = i18n.translate(lang, "push.address_unit", unit=unit) if unit else ""
+    return i18n.translate(lang, "push.address", building=a.get("building", ""),
+                          unit_part=unit_part, room=a.get("room", ""))
 
 
 def deep_link(request: dict[str, Any], ref: dict[str, Any]) -> str:
@@ -62,7 +53,6 @@ def payload(request: dict[str, Any], household: dict[str, Any] | None,
             ref: dict[str, Any] | None, lang: str) -> dict[str, Any]:
     """The notification for one device. `ref` is the assignment, review or visit it is about."""
     kind = request["kind"]
-    t = catalogue(lang)
     ref = ref or {}
     where = address(household, request.get("household", ""), lang)
     values = {
@@ -74,8 +64,8 @@ def payload(request: dict[str, Any], household: dict[str, Any] | None,
     }
     return {
         "kind": kind,
-        "title": t[f"{kind}.title"],
-        "body": t[f"{kind}.body"].format(**values),
+        "title": i18n.translate(lang, f"push.{kind}.title"),
+        "body": i18n.translate(lang, f"push.{kind}.body", **values),
         "url": deep_link(request, ref),
         # One notification per subject on the phone; a newer digest replaces the last one.
         "tag": kind if kind == "digest" else f"{kind}:{request.get('ref') or request['_id']}",
