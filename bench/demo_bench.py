@@ -14,6 +14,8 @@ Bounded: one generation pass and two loads; 127.0.0.1 only.
 from __future__ import annotations
 
 import argparse
+import os
+import resource
 import sys
 import tempfile
 import time
@@ -59,6 +61,15 @@ def raw_bulk(couch: Couch, spec: demo.Spec) -> tuple[float, int]:
     return time.monotonic() - started, count
 
 
+def cpu_seconds(pid: int | None = None) -> float:
+    """User + system CPU time of a process (this one by default) so far."""
+    if pid is None:
+        usage = resource.getrusage(resource.RUSAGE_SELF)
+        return usage.ru_utime + usage.ru_stime
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--grids", type=int, default=27, help="grids to load into CouchDB")
@@ -78,8 +89,10 @@ def main() -> None:
             couch = Couch(server.url, server.user, server.password, "bench_")
             provision(couch)
             started = time.monotonic()
+            cpu = (cpu_seconds(), cpu_seconds(server.pid))
             report = demo.load(couch, spec, with_accounts=False)
             load_s = time.monotonic() - started
+            load_cpu = (cpu_seconds() - cpu[0], cpu_seconds(server.pid) - cpu[1])
             started = time.monotonic()
             again = demo.load(couch, spec, with_accounts=False)
             again_s = time.monotonic() - started
@@ -90,6 +103,9 @@ def main() -> None:
     print(f"load: {report.grids} grids, {report.households:,} households, {report.visits:,} "
           f"visits, {report.need_events:,} need events = {docs:,} documents in {load_s:.1f} s "
           f"({docs / load_s:,.0f} docs/s)")
+    bound = max(*load_cpu, sum(load_cpu) / 2)  # two cores: generator and CouchDB side by side
+    print(f"load CPU time: python {load_cpu[0]:.1f} s, couchdb {load_cpu[1]:.1f} s → on two "
+          f"idle cores about {bound:.0f} s")
     print(f"load again (all present, {again.written} written): {again_s:.1f} s")
     print(f"baseline, plain _bulk_docs of the same documents: {raw_docs / raw_s:,.0f} docs/s; "
           f"load runs at {docs / load_s / (raw_docs / raw_s):.2f}× that")

@@ -14,7 +14,7 @@ from importlib import import_module
 from server.errors import ConfigError
 from server.settings import VERSION
 
-COMMANDS = ("serve", "migrate", "user", "resolve", "demo")
+COMMANDS = ("serve", "migrate", "user", "resolve", "import_ledger", "demo")
 
 
 def build_parser() -> argparse.ArgumentParser:

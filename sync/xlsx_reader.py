@@ -146,6 +146,13 @@ class _SharedStrings:
         if self._count:
             self._ends_map = mmap.mmap(self._ends.fileno(), 0, access=mmap.ACCESS_READ)
 
+    def release(self) -> None:
+        """Drop the mapped pages from this process's memory (they stay in the page cache and
+        come back on the next read), so the resident size does not grow with the table."""
+        for m in (self._data_map, self._ends_map):
+            if m is not None:
+                m.madvise(mmap.MADV_DONTNEED)
+
     def __getitem__(self, i: int) -> str:
         if not 0 <= i < self._count or self._ends_map is None:
             return ""
@@ -198,6 +205,7 @@ class _SheetRows:
             p.Parse(chunk, False)
             yield from self.done
             self.done.clear()
+            self.shared.release()
         p.Parse(b"", True)
         yield from self.done
 
