@@ -8,12 +8,15 @@
 // shell route (/app/#/h/<id> …), which the precache serves offline too.
 
 const APP_ROOT = '/app/';
+const OPENABLE = [APP_ROOT, '/console/']; // a supervisor's urgent-need alert opens the console
 
-/** Only a route of this app may be opened; anything else falls back to the app's start. */
+/** Only a page of this site's app or console may be opened; else the app's start. */
 function appUrl(url) {
   try {
     const u = new URL(url || APP_ROOT, self.location.origin);
-    if (u.origin === self.location.origin && u.pathname.startsWith(APP_ROOT)) return u.href;
+    if (u.origin === self.location.origin && OPENABLE.some((p) => u.pathname.startsWith(p))) {
+      return u.href;
+    }
   } catch {
     // not a URL at all
   }

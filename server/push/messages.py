@@ -14,6 +14,7 @@ from urllib.parse import quote
 from server import i18n
 
 APP = "/app/"
+CONSOLE_NEEDS = "/console/needs?state=raised"
 MAX_TEXT = 80
 
 
@@ -38,8 +39,10 @@ def address(household: dict[str, Any] | None, fallback: str, lang: str) -> str:
 
 
 def deep_link(request: dict[str, Any], ref: dict[str, Any]) -> str:
-    """Where a tap opens the app: the shell route of that assignment, visit or household."""
+    """Where a tap opens the app: the route of that assignment, visit or household."""
     kind = request["kind"]
+    if kind == "urgent_need":
+        return CONSOLE_NEEDS  # a supervisor's: the console's list of needs to dispatch
     if kind == "assignment" and request.get("ref"):
         return f"{APP}#/assignment/{quote(request['ref'], safe=':')}"
     if kind == "returned_visit" and ref.get("visit"):

@@ -11,11 +11,13 @@ from server.push.digest_job import DigestJob
 from server.push.keys import VapidKeys
 from server.push.sender import Sender
 from server.push.subscriptions import Subscriptions
+from server.push.urgent import UrgentNeedWatcher
 from server.push.worker import OutboxWorker
 from sync.couch import Couch
 from sync.push_outbox import Outbox, ensure_push_db, push_db
 
 DIGEST_CHECK_SECONDS = 30.0
+URGENT_CHECK_SECONDS = 15.0
 
 
 class Push:
@@ -29,6 +31,7 @@ class Push:
         sender = Sender(self.keys, self.config.contact, self.config.send_timeout)
         self.worker = OutboxWorker(couch, self.config, sender, holder)
         self.digest = DigestJob(couch, self.config)
+        self.urgent = UrgentNeedWatcher(couch)
 
     def figures(self) -> dict[str, Any]:
         body = self.couch.view(push_db(self.couch), "push", "subscriptions_by_user", limit=0)
@@ -46,4 +49,6 @@ def install(app: Starlette, couch: Couch) -> Push:
     app.state.push = push
     jobs.add("push-outbox", push.worker.step, interval=push.config.poll_interval)
     jobs.add("push-digest", push.digest.step, interval=DIGEST_CHECK_SECONDS)
+    if push.config.urgent_alerts:
+        jobs.add("push-urgent-needs", push.urgent.step, interval=URGENT_CHECK_SECONDS)
     return push
