@@ -98,18 +98,24 @@ def merge(leaves: list[dict[str, Any]]) -> MergeResult:
     changes: list[dict[str, Any]] = []
     paths = sorted({p for leaf in leaves for p in household_paths(leaf)})
     for path in paths:
-        candidates = [_candidate(leaf, path) for leaf in leaves
-                      if clock.get(leaf, path) is not MISSING]
+        candidates = [c for c in (_candidate(leaf, path) for leaf in leaves)
+                      if c.value is not MISSING]
         if not candidates:
             continue
-        value, stamp, record = _decide(base, path, candidates)
-        clock.put(out, path, value)
+        first = candidates[0]
+        if all(same(c.value, first.value) and same(c.stamp, first.stamp)
+               for c in candidates[1:]):
+            # Most paths are untouched on every side: nothing to decide.
+            value, stamp, record = first.value, copy.deepcopy(first.stamp), None
+        else:
+            value, stamp, record = _decide(base, path, candidates)
         if stamp:
             out_clock[path] = stamp
         if record:
             conflicts.append(record)
         old = clock.get(base, path)
-        if clock.canonical(old) != clock.canonical(value):
+        if not same(old, value):
+            clock.put(out, path, value)
             s = stamp or {}
             changes.append({"path": path, "old": None if old is MISSING else old, "new": value,
                             "by": s.get("by"), "device": s.get("device"), "at": s.get("at")})
@@ -118,6 +124,17 @@ def merge(leaves: list[dict[str, Any]]) -> MergeResult:
     if times:
         out["updated_at"] = max(times, key=lambda t: (clock.instant(t), t))
     return MergeResult(out, conflicts, changes)
+
+
+def same(a: Any, b: Any) -> bool:
+    """Equal as JSON values (unlike ==, which takes True for 1 and 1.0 for 1)."""
+    if type(a) is not type(b):
+        return False
+    if isinstance(a, dict):
+        return a.keys() == b.keys() and all(same(v, b[k]) for k, v in a.items())
+    if isinstance(a, list):
+        return len(a) == len(b) and all(same(x, y) for x, y in zip(a, b, strict=True))
+    return bool(a == b)
 
 
 def _decide(base: dict[str, Any], path: str, candidates: list[_Candidate]

@@ -121,6 +121,7 @@ class Resolver:
         # Leaf sets this process has already settled, so its own writes (which show up in
         # the next pass as documents with several leaves) are not fetched again.
         self._settled: dict[tuple[str, str], frozenset[str]] = {}
+        self._checkpoint_revs: dict[str, str | None] = {}  # our last checkpoint write per db
 
     def run_once(self, keep: Keep = _always) -> dict[str, Stats]:
         """One pass over every grid database, each up to the end of its changes feed.
@@ -267,22 +268,25 @@ class Resolver:
 
     def _checkpoint(self, db: str) -> Any:
         doc = self.couch.get(db, CHECKPOINT)
+        self._checkpoint_revs[db] = doc["_rev"] if doc else None
         return doc["since"] if doc else 0
 
     def _save_checkpoint(self, db: str, since: Any) -> None:
         """Last writer wins: a checkpoint that goes back only makes a pass redo settled work."""
         path = f"{quote(db, safe='')}/{CHECKPOINT}"
         for _ in range(3):
-            current = self.couch.get(db, CHECKPOINT)
             doc = {"since": since, "updated_at": now()}
-            if current:
-                doc["_rev"] = current["_rev"]
+            if self._checkpoint_revs.get(db):
+                doc["_rev"] = self._checkpoint_revs[db]
             status, body = self.couch.request("PUT", path, body=doc)
             if status in (200, 201):
+                self._checkpoint_revs[db] = body["rev"]
                 return
             if status != 409:
                 raise CouchUnavailable(f"saving the resolver checkpoint of {db} failed: "
                                        f"{status} {body}")
+            current = self.couch.get(db, CHECKPOINT)  # another resolver wrote it meanwhile
+            self._checkpoint_revs[db] = current["_rev"] if current else None
         log.warning("%s: checkpoint not saved (another resolver keeps writing it)", db)
 
 
