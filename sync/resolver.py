@@ -211,8 +211,9 @@ class Resolver:
             # next to leaves it already contains, which the next pass simply deletes.
             self._write_revisions(db, [r for r in revisions if not r.get("_deleted")])
             self._write_revisions(db, [r for r in revisions if r.get("_deleted")])
-            log.info("%s: merged %d household(s), set aside edits to %d moved one(s), "
-                     "%d new conflict record(s)", db, stats.merged, stats.moved, stats.conflicts)
+            log.info("%s: merged %d household(s), %d new conflict record(s)%s", db,
+                     stats.merged, stats.conflicts,
+                     f", edits set aside for {stats.moved} moved away" if stats.moved else "")
         return stats
 
     def _set_aside(self, live: list[dict[str, Any]], moved: list[dict[str, Any]]
