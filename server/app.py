@@ -9,11 +9,11 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.routing import Route
 
 from server import access, console, observability, pwa_routes, sessions
 from server.api import auth as auth_api
-from server.gateway.endpoint import Gateway
+from server.gateway.endpoint import GatewayRoute
 from server.jobs import Jobs
 from server.metrics import GatewayMetrics
 from server.push import routes as push_routes
@@ -39,7 +39,7 @@ def create_app(settings: Settings, couch: Couch) -> Starlette:
 
     app = Starlette(routes=[Route("/healthz", healthz), *pwa_routes.routes(),
                             *observability.routes(),
-                            *auth_api.routes(), Mount("/couch", app=Gateway()),
+                            *auth_api.routes(), GatewayRoute(),
                             console.mount(), *push_routes.routes()],
                     lifespan=lifespan)
     app.state.settings = settings

@@ -15,6 +15,7 @@ from urllib.parse import quote
 
 from starlette.requests import Request
 from starlette.responses import Response
+from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
 
 from server import authz
@@ -28,6 +29,29 @@ from server.sessions import COOKIE, SessionStore
 from sync.directory import Grid
 
 PREFIX = "/couch"
+
+
+class GatewayRoute(BaseRoute):
+    """Everything under `/couch`, whatever the path holds.
+
+    Not a `Mount`: its pattern does not match a path with a decoded newline (`%0A`) in it,
+    which would then fall through to a plain-text 404 instead of the gateway's JSON.
+    """
+
+    def __init__(self) -> None:
+        self.app = Gateway()
+
+    def matches(self, scope: Scope) -> tuple[Match, Scope]:
+        path = scope.get("path", "")
+        if scope["type"] == "http" and (path == PREFIX or path.startswith(PREFIX + "/")):
+            return Match.FULL, {}
+        return Match.NONE, {}
+
+    def url_path_for(self, name: str, /, **path_params: Any) -> Any:
+        raise NoMatchFound(name, path_params)
+
+    async def handle(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await self.app(scope, receive, send)
 
 
 class Gateway:

@@ -204,9 +204,11 @@ def _assert_only_valid_documents(world: World) -> None:
             continue
         schema.validate(doc)
         assert doc["grid"] == "G1", doc
-        if doc["type"] in ("visit", "need_event"):
+        if doc["type"] in ("visit", "need_event", "audit"):  # audit: of this user's edits
             assert doc["author"] == me, doc
-        assert doc["type"] in ("visit", "need_event", "household"), doc
+        assert doc["type"] in ("visit", "need_event", "household", "audit"), doc
+        if doc["type"] == "audit":
+            assert doc["source"] == "edit" and doc["changes"], doc
     for grid in ("G2", "G9"):  # nothing from a G1 session lands in other grids
         other = world.couch.all_docs(world.db(grid))
         assert {r["id"] for r in other} <= {"_design/grid", "config:tags",

@@ -218,3 +218,16 @@ def test_a_frozen_couchdb_gives_504(own: Own) -> None:
     finally:
         os.kill(pid, signal.SIGCONT)
     assert client.get(f"/couch/{db}/_all_docs").status_code == 200
+
+
+def test_odd_paths_still_get_the_gateways_json(world: World, w1: httpx.Client) -> None:
+    db = world.db("G1")
+    for path, status, error in ((f"/couch/{db}/%0A", 404, "not_found"),
+                                (f"/couch/{db}%0A/", 403, "forbidden"),
+                                ("/couch/%0A/_changes", 403, "forbidden"),
+                                ("/couch", 200, None)):
+        r = w1.get(path)
+        assert r.status_code == status, (path, r.text)
+        assert r.json().get("error") == error, path
+    anonymous = httpx.get(world.server.url + f"/couch/{db}/%0A")
+    assert anonymous.status_code == 401 and anonymous.json()["error"] == "unauthorized"
