@@ -122,6 +122,9 @@ class Resolver:
         # the next pass as documents with several leaves) are not fetched again.
         self._settled: dict[tuple[str, str], frozenset[str]] = {}
         self._checkpoint_revs: dict[str, str | None] = {}  # our last checkpoint write per db
+        # Where this process got to per database, so an idle pass is one request per database.
+        # Behind another resolver's checkpoint it only means re-reading settled changes.
+        self._since: dict[str, Any] = {}
 
     def run_once(self, keep: Keep = _always) -> dict[str, Stats]:
         """One pass over every grid database, each up to the end of its changes feed.
@@ -138,13 +141,14 @@ class Resolver:
 
     def resolve_db(self, db: str, keep: Keep = _always) -> Stats:
         stats = Stats()
-        since = self._checkpoint(db)
+        since = self._since[db] if db in self._since else self._checkpoint(db)
         while keep():
             status, body = self.couch.request(
                 "GET", f"{quote(db, safe='')}/_changes",
                 params={"style": "all_docs", "since": since, "limit": self.batch_size},
             )
             if status == 404:
+                self._since.pop(db, None)  # if it is created again, it starts from its own start
                 return stats  # the grid has no database (yet): nothing to resolve
             if status != 200:
                 raise CouchUnavailable(f"reading the changes of {db} failed: {status} {body}")
@@ -152,7 +156,7 @@ class Resolver:
             if not rows:
                 break
             stats.add(self._resolve_rows(db, rows))
-            since = body["last_seq"]
+            since = self._since[db] = body["last_seq"]
             self._save_checkpoint(db, since)
             if len(rows) < self.batch_size:
                 break
