@@ -42,10 +42,19 @@ export function tagLabel(config, tag) {
   return language() === 'en' ? spec.en : spec.zh;
 }
 
+// Intl formatters are slow to make and the list formats two dates per row: keep them.
+const formatters = new Map();
+function formatter(options) {
+  const key = `${language()}|${JSON.stringify(options)}`;
+  if (!formatters.has(key)) formatters.set(key, new Intl.DateTimeFormat(language(), options));
+  return formatters.get(key);
+}
+
 export function formatDay(day) {
   if (!day) return '';
   const [y, m, d] = day.split('-').map(Number);
-  return new Intl.DateTimeFormat(language(), { month: 'short', day: 'numeric', year: y === new Date().getFullYear() ? undefined : 'numeric' })
+  const thisYear = y === new Date().getFullYear();
+  return formatter({ month: 'short', day: 'numeric', year: thisYear ? undefined : 'numeric' })
     .format(new Date(y, m - 1, d));
 }
 
@@ -55,5 +64,5 @@ export function formatTime(iso) {
   const d = new Date(iso);
   const today = d.toDateString() === new Date().toDateString();
   const parts = today ? { hour: '2-digit', minute: '2-digit' } : { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' };
-  return new Intl.DateTimeFormat(language(), parts).format(d);
+  return formatter(parts).format(d);
 }

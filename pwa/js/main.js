@@ -179,7 +179,8 @@ function renderChrome() {
   replace(document.body, app.els.header, app.els.main, app.els.nav);
 }
 
-async function openGrids(profile) {
+/** The user's grids, with their local data being read already. */
+function loadGrids(profile) {
   app.profile = profile;
   app.who = { user: profile.name, device: deviceId() };
   app.grids = profile.grids.map((grid) => {
@@ -188,13 +189,19 @@ async function openGrids(profile) {
     store.sync = sync;
     return { grid, store, sync };
   });
-  renderChrome();
+  // The header's first paint already tells the truth about what is pending.
+  return Promise.all(app.grids.map(({ store, sync }) => Promise.all([
+    sync.readMeta().then(() => sync.refreshPending()),
+    store.load(),
+  ])));
+}
+
+async function openGrids(profile, loading = loadGrids(profile)) {
   registerServiceWorker(onUpdateWaiting);
-  await Promise.all(app.grids.map(async (entry) => {
+  await loading;
+  renderChrome(); // only now: the header never shows a pending count it has not read
+  for (const entry of app.grids) {
     const { store, sync } = entry;
-    await sync.readMeta();
-    await sync.refreshPending(); // the header's first paint already tells the truth
-    await store.load();
     store.addEventListener('change', () => {
       if (app.active === entry) app.view?.update?.();
       refreshChrome();
@@ -204,7 +211,7 @@ async function openGrids(profile) {
       renderHeader(app, app.els.header);
       if (app.active === entry) app.view?.syncChanged?.();
     });
-  }));
+  }
   route();
   // Sync after the first paint: opening offline must not wait for the network.
   requestAnimationFrame(() => setTimeout(() => {
@@ -247,13 +254,15 @@ window.addEventListener('online', () => app.grids.forEach(({ sync }) => sync.set
 window.addEventListener('offline', () => app.grids.forEach(({ sync }) => sync.setOnline(false)));
 
 async function boot() {
-  await initI18n();
   const profile = savedProfile();
+  // Reading IndexedDB and the catalogues at the same time is most of a cold start.
+  const loading = profile ? loadGrids(profile) : null;
+  await initI18n();
   if (!profile) {
     showLogin();
     return;
   }
-  await openGrids(profile);
+  await openGrids(profile, loading);
 }
 
 boot();

@@ -31,6 +31,7 @@ export class GridStore extends EventTarget {
     // Follow changes from the sequence read before the snapshot, so none falls in between.
     const seq = (await this.db.info()).update_seq;
     const res = await this.db.allDocs({ include_docs: true, conflicts: true });
+    performance.mark('doorstep:data-read');
     this.docs = new Map(res.rows.filter((r) => !r.id.startsWith('_design/'))
       .map((r) => [r.id, r.doc]));
     this.rebuild();
@@ -41,7 +42,9 @@ export class GridStore extends EventTarget {
           if (c.deleted) this.docs.delete(c.id);
           else this.docs.set(c.id, c.doc);
           this.scheduleRebuild();
-        });
+        })
+        // Only closing the database (logout) ends it; the next load() follows changes again.
+        .on('error', () => { this.feed = null; });
     }
   }
 
@@ -53,6 +56,7 @@ export class GridStore extends EventTarget {
     clearTimeout(this.rebuildTimer);
     this.rebuildTimer = null;
     this.index = buildIndex(this.docs.values(), localDay(new Date()));
+    performance.mark('doorstep:index-built');
     this.dispatchEvent(new Event('change'));
   }
 

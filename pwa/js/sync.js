@@ -1,10 +1,10 @@
 // Keeping one grid's local database and the server's in step, and telling the truth about it.
 //
 // First sync: a bulk load (three `_all_docs?include_docs=true` ranges, the ledger first, each
-// written with one `bulkDocs(new_edits: false)`), then a one-shot replication from the
-// database's update_seq taken before the load catches whatever changed meanwhile. Plain
-// PouchDB replication would walk the whole feed in small batches with a `_revs_diff` and a
-// `_bulk_get` round trip each (docs/benchmarks.md, "Field app").
+// written with one `bulkDocs(new_edits: false)`); the live replication then starts from the
+// database's update_seq taken before the load, which catches whatever changed meanwhile.
+// Plain PouchDB replication would walk the whole feed in small batches with a `_bulk_get`
+// round trip each (docs/benchmarks.md, "Field app").
 // Afterwards: live two-way replication with retry and backoff.
 //
 // Pending ("not on the server yet") = local changes after the push checkpoint (mirrored from
@@ -123,6 +123,7 @@ export class GridSync extends EventTarget {
     this.waiters = [];
     this.writeChain = Promise.resolve();
     this.starting = null;
+    this.closed = false;
     this.state = {
       online: navigator.onLine, phase: 'starting', progress: null, lastSync: null,
       pending: { total: 0, visits: 0, households: 0, other: 0, ids: new Set() },
@@ -141,7 +142,7 @@ export class GridSync extends EventTarget {
     const meta = await this.local.get(META).catch(() => ({ _id: META }));
     this.meta = {
       initial_done: false, pushed_seq: 0, last_sync: null, server_revs: {}, denied: {},
-      first_local_seq: null, ...meta,
+      first_local_seq: null, since: {}, ...meta,
     };
     this.state = { ...this.state, lastSync: this.meta.last_sync };
     return this.meta;
@@ -154,7 +155,7 @@ export class GridSync extends EventTarget {
       const current = await this.local.get(META).catch(() => null);
       const res = await this.local.put({ ...this.meta, _id: META, _rev: current?._rev });
       this.meta._rev = res.rev;
-    }).catch((err) => this.fail(err));
+    }).catch((err) => { if (!this.closed) this.fail(err); });
     return this.writeChain;
   }
 
@@ -274,8 +275,9 @@ export class GridSync extends EventTarget {
     done += await this.store(await fetches[2]);
     progress();
 
-    // Whatever changed on the server during the load, and the checkpoints for what follows.
-    await PouchDB.replicate(this.remote, this.local, { since, batch_size: 500 });
+    // The live sync starts from here: the pull from the update_seq read before the load (it
+    // catches whatever changed meanwhile), the push from the local sequence after it. Until
+    // each direction has been idle once, every start passes that `since` (see startLive).
     const meta = await this.readMeta();
     const seq = (await this.local.info()).update_seq;
     let pushSince = seq;
@@ -286,10 +288,9 @@ export class GridSync extends EventTarget {
       pushSince = Math.min(meta.first_local_seq, seq);
       serverRevs = { ...Object.fromEntries(this.loadedRevs), ...serverRevs };
     }
-    await PouchDB.replicate(this.local, this.remote, { since: pushSince, batch_size: 500 });
     this.loadedRevs.clear();
     await this.saveMeta({ initial_done: true, pushed_seq: pushSince, first_local_seq: null,
-      server_revs: serverRevs });
+      server_revs: serverRevs, since: { pull: since, push: pushSince } });
     this.set({ progress: { done: total, received: total, total } });
   }
 
@@ -337,30 +338,40 @@ export class GridSync extends EventTarget {
     return this.starting;
   }
 
+  /** Never rejects: whatever goes wrong ends up in the state the header shows. */
   async begin(onLedger) {
-    if (!this.meta) await this.readMeta();
-    this.set({ lastSync: this.meta.last_sync, online: navigator.onLine });
-    await this.refreshPending();
-    this.stopLive();
-    if (!navigator.onLine) {
-      this.set({ phase: 'offline' });
-      this.settle(Object.assign(new Error('offline'), { name: 'offline' }));
-      return;
-    }
+    if (this.closed) return;
     try {
+      if (!this.meta) await this.readMeta();
+      this.set({ lastSync: this.meta.last_sync, online: navigator.onLine });
+      await this.refreshPending();
+      this.stopLive();
+      if (!navigator.onLine) {
+        this.set({ phase: 'offline' });
+        this.settle(Object.assign(new Error('offline'), { name: 'offline' }));
+        return;
+      }
       if (!this.meta.initial_done) await this.initialLoad(onLedger);
-      this.startLive();
+      if (!this.closed) this.startLive();
     } catch (err) {
-      this.fail(err);
+      if (!this.closed) this.fail(err);
     }
   }
 
+  /**
+   * Live two-way replication with retry and backoff. Right after the first sync there are no
+   * checkpoints yet: `since` sets them, instead of walking all documents once more (a retry
+   * inside the same page repeats that `since`, re-checking only what changed after it).
+   */
   startLive() {
     const opts = {
       live: true, retry: true, batch_size: 500, batches_limit: 4, back_off_function: backoff,
     };
-    const push = PouchDB.replicate(this.local, this.remote, { ...opts });
-    const pull = PouchDB.replicate(this.remote, this.local, { ...opts });
+    const since = this.meta.since || {};
+    const push = PouchDB.replicate(this.local, this.remote,
+      since.push === undefined ? { ...opts } : { ...opts, since: since.push });
+    const pull = PouchDB.replicate(this.remote, this.local,
+      since.pull === undefined ? { ...opts } : { ...opts, since: since.pull });
     this.reps = { push, pull };
     this.idle = { push: false, pull: false };
     this.set({ phase: 'syncing', progress: null });
@@ -368,16 +379,17 @@ export class GridSync extends EventTarget {
       // Revisions written by the pull are on the server by definition.
       const revs = { ...this.meta.server_revs };
       for (const d of info.docs) revs[d._id] = d._rev;
-      this.saveMeta({ server_revs: revs }).then(() => this.refreshPending());
+      this.background(this.saveMeta({ server_revs: revs }).then(() => this.refreshPending()));
     });
     push.on('checkpoint', (e) => {
       if ('checkpoint' in e && e.checkpoint > this.meta.pushed_seq) {
-        this.saveMeta({ pushed_seq: e.checkpoint }).then(() => this.refreshPending());
+        this.background(this.saveMeta({ pushed_seq: e.checkpoint })
+          .then(() => this.refreshPending()));
       }
     });
     push.on('denied', (err) => {
       const denied = { ...this.meta.denied, [err.id]: { rev: err.rev, reason: err.reason || err.message } };
-      this.saveMeta({ denied }).then(() => this.refreshPending());
+      this.background(this.saveMeta({ denied }).then(() => this.refreshPending()));
     });
     for (const [direction, rep] of Object.entries(this.reps)) {
       rep.on('active', () => {
@@ -390,12 +402,19 @@ export class GridSync extends EventTarget {
   }
 
   async paused(direction, err) {
+    if (this.closed) return;
     if (err) {
       this.idle[direction] = false;
       this.fail(err, { retrying: true });
       return;
     }
     this.idle[direction] = true;
+    if (this.meta.since?.[direction] !== undefined) {
+      // Its checkpoint is written now; later starts read it.
+      const rest = { ...this.meta.since };
+      delete rest[direction];
+      await this.saveMeta({ since: rest });
+    }
     const idle = () => this.idle.push && this.idle.pull;
     if (!idle()) return;
     try {
@@ -430,6 +449,18 @@ export class GridSync extends EventTarget {
     this.set({ phase, error: { kind, detail: err?.reason || err?.message || String(err), retrying } });
     if (!retrying || kind === 'auth' || kind === 'forbidden') this.stopLive();
     this.settle(err);
+  }
+
+  /** Work started from an event: its failure is reported, never left unhandled. */
+  background(promise) {
+    promise.catch((err) => { if (!this.closed) this.fail(err); });
+  }
+
+  /** For good (logout): nothing runs or reports after this. */
+  close() {
+    this.closed = true;
+    this.stopLive();
+    this.settle(Object.assign(new Error('closed'), { name: 'closed' }));
   }
 
   /** Resolve every syncNow() waiting for the outcome of the current attempt. */

@@ -15,7 +15,7 @@ function deleteDatabase(name) {
 
 /** `stores`: the open GridStores; `syncs`: their GridSyncs. */
 export async function wipeDevice(stores, syncs) {
-  for (const sync of syncs) sync.stopLive();
+  for (const sync of syncs) sync.close();
   for (const store of stores) {
     await store.close();
     await new globalThis.PouchDB(store.db.name).destroy();

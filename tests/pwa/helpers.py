@@ -73,6 +73,22 @@ def conflict(hid: str, path: str, values: tuple[Any, Any]) -> dict[str, Any]:
 # --- on the phone ---------------------------------------------------------------------------
 
 
+def wait_for(page: Page, script: str, timeout_ms: int = 30_000) -> None:
+    """Poll `script` (a JS function, may be async) until it returns true. Not
+    page.wait_for_function: its poller compiles code in the page, which the app's
+    Content-Security-Policy forbids."""
+    for _ in range(timeout_ms // 100):
+        if page.evaluate(script):
+            return
+        page.wait_for_timeout(100)
+    raise AssertionError(f"still false after {timeout_ms} ms: {script}")
+
+
+def wait_controlled(page: Page) -> None:
+    """The service worker is installed (the shell precached) and controls the page."""
+    wait_for(page, "() => navigator.serviceWorker.controller !== null")
+
+
 def log_in(page: Page, name: str, password: str = PASSWORD) -> None:
     page.goto("/app/")
     page.fill("input[name=name]", name)

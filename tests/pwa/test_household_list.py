@@ -108,6 +108,7 @@ def grid(field_server: Field) -> Grid:
 
 
 def shown(page: Page) -> list[str]:
+    expect(page.locator(".results[data-complete=true]")).to_be_attached()
     return page.locator("a.row").evaluate_all("rows => rows.map(r => r.dataset.household)")
 
 

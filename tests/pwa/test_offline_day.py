@@ -5,7 +5,16 @@ from __future__ import annotations
 from playwright.sync_api import Page, expect
 
 from tests.pwa.conftest import Field, Phone
-from tests.pwa.helpers import days_ago, household, log_in, record_visit, status, visit, wait_idle
+from tests.pwa.helpers import (
+    days_ago,
+    household,
+    log_in,
+    record_visit,
+    status,
+    visit,
+    wait_controlled,
+    wait_idle,
+)
 
 HOUSEHOLDS = [f"G1-3-2-50{i}" for i in range(1, 7)]
 
@@ -13,12 +22,6 @@ HOUSEHOLDS = [f"G1-3-2-50{i}" for i in range(1, 7)]
 def seed(f: Field) -> None:
     f.put(*[household(hid, "3", "2", 5, f"50{i + 1}") for i, hid in enumerate(HOUSEHOLDS)],
           visit(HOUSEHOLDS[0], days_ago(40)))
-
-
-def wait_controlled(page: Page) -> None:
-    """The service worker installed (shell precached) and controls the page."""
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
-    page.evaluate("navigator.serviceWorker.ready.then(() => true)")
 
 
 def open_offline(phone: Phone, page: Page) -> Page:

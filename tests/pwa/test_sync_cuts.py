@@ -12,7 +12,16 @@ from collections.abc import Callable
 from playwright.sync_api import Page, Route, expect
 
 from tests.pwa.conftest import Field, Phone
-from tests.pwa.helpers import days_ago, household, log_in, record_visit, status, visit, wait_idle
+from tests.pwa.helpers import (
+    days_ago,
+    household,
+    log_in,
+    record_visit,
+    status,
+    visit,
+    wait_for,
+    wait_idle,
+)
 
 
 def wait_until(page: Page, condition: Callable[[], bool], timeout_ms: int = 20_000) -> None:
@@ -135,9 +144,8 @@ def test_first_sync_cut_mid_load_resumes_and_loses_nothing(
     away = False
     cut_next_bulk_get = True
     page.locator("header button.sync-now").click()
-    page.wait_for_function(
-        f"new PouchDB('doorstep_{f.db}').allDocs().then(r => r.rows.length === 361)",
-        timeout=30_000)
+    wait_for(page, f"() => new PouchDB('doorstep_{f.db}').allDocs()"
+                   ".then((r) => r.rows.length === 361)")
     assert got
     wait_idle(page)
     assert local_count(page, f.db) == server_count(f) == 361

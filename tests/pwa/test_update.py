@@ -14,7 +14,7 @@ from playwright.sync_api import expect
 from server.pwa_routes import ROOT
 from tests.conftest import CouchServer
 from tests.pwa.conftest import PASSWORD, Field, Phone, make_field
-from tests.pwa.helpers import household, log_in, record_visit, status, wait_idle
+from tests.pwa.helpers import household, log_in, record_visit, status, wait_controlled, wait_idle
 
 
 @pytest.fixture
@@ -48,7 +48,7 @@ def test_a_new_version_is_picked_up_without_losing_unsynced_visits(
     page = phone.open()
     log_in(page, f.worker)
     wait_idle(page)
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    wait_controlled(page)
     expect(page.locator("header h1")).to_have_text("网格走访")
 
     phone.context.set_offline(True)

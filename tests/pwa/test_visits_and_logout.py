@@ -15,6 +15,7 @@ from tests.pwa.helpers import (
     review,
     status,
     visit,
+    wait_controlled,
     wait_idle,
 )
 
@@ -99,7 +100,7 @@ def test_logout_asks_about_unsynced_visits_and_then_wipes_everything(
     f = field_server
     f.put(household("G1-6-1-101", "6", "1", 1, "101"), household("G1-6-1-102", "6", "1", 1, "102"))
     page = logged_in(phone, f)
-    page.wait_for_function("navigator.serviceWorker.controller !== null")
+    wait_controlled(page)
     before = storage(page)
     assert before["idb"] and before["caches"] and before["workers"] == 1
 
