@@ -8,9 +8,9 @@ The expander follows the push database's `_changes` feed from a checkpoint kept 
 `_local/push-expander`, and keeps every subscription in memory from the same feed. No view
 is involved: on pouchdb-server a view costs about 0.7 ms per changed document, each view
 separately, while the feed costs a tenth of that. A request is expanded once: its
-deliveries get ids derived from (request, subscription), then the request is marked
-`expanded_at`, then the checkpoint moves. A crash in between means the next pass writes the
-same ids again, which CouchDB refuses as conflicts.
+deliveries get ids derived from (request, subscription), then the checkpoint moves; a
+crash in between means the next pass writes the same ids again, which CouchDB refuses as
+conflicts. A request that goes nowhere (no device, too old) is marked with a `note`.
 """
 
 from __future__ import annotations
@@ -39,6 +39,7 @@ class Expander:
         self.outbox = Outbox(couch)
         self.since: Any = None  # None: load() has not run
         self.subscriptions: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
+        self._owner: dict[str, str] = {}  # subscription id → user, to move or drop it
 
     def load(self) -> None:
         """Start from the checkpoint, with every subscription as it is now."""
@@ -46,6 +47,7 @@ class Expander:
         rows = self.couch.all_docs(self.db, startkey="subscription:",
                                    endkey="subscription:\ufff0", include_docs=True)
         self.subscriptions.clear()
+        self._owner.clear()
         for row in rows:
             self._subscription(row["doc"])
         self.since = checkpoint.get("seq", 0)
@@ -75,23 +77,26 @@ class Expander:
         return len(requests), created
 
     def _subscription(self, doc: dict[str, Any], deleted: bool = False) -> None:
-        for subs in self.subscriptions.values():
-            subs.pop(doc["_id"], None)
+        previous = self._owner.pop(doc["_id"], None)
+        if previous is not None:
+            self.subscriptions[previous].pop(doc["_id"], None)
         if not deleted and not doc.get("_deleted") and doc.get("user"):
             self.subscriptions[doc["user"]][doc["_id"]] = doc
+            self._owner[doc["_id"]] = doc["user"]
 
     def _expand(self, requests: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
         context = self._grid_docs(requests)
         deliveries: list[dict[str, Any]] = []
-        marks = []
+        notes = []
         for req in requests:
             subs = list(self.subscriptions.get(req.get("user", ""), {}).values())
             made, note = self._deliveries(req, subs, context, now)
             deliveries += made
-            marks.append({**req, "expanded_at": iso(now), "deliveries": len(made),
-                          **({"note": note} if note else {})})
+            if note:  # a request that went nowhere says why; the others have deliveries
+                notes.append({**req, "expanded_at": iso(now), "deliveries": 0, "note": note})
         created = self.outbox.add(deliveries)
-        self.couch.bulk_docs(self.db, marks)  # a conflict: another replica marked it first
+        if notes:
+            self.couch.bulk_docs(self.db, notes)  # a conflict: another replica wrote it first
         return created
 
     def _save_checkpoint(self) -> None:
