@@ -366,6 +366,12 @@ def test_any_branches_merge_to_one_valid_entry_that_keeps_every_edit(
         in_record = any(c["value"] == value for r in result.conflicts if r["path"] == path
                         for c in r["candidates"])
         assert in_entry or in_record, (path, value)
+    # A path only one branch changed takes that change, with nothing to decide.
+    for path in {p for p, _ in edits}:
+        values = [v for p, v in edits if p == path]
+        if len(values) == 1:
+            assert clock.get(result.doc, path) == values[0]
+            assert all(r["path"] != path for r in result.conflicts)
     again = merge.merge([leaf(merge.strip(result.doc), "9-f"), *leaves])
     assert again.conflicts == [] and again.changes == []
 
