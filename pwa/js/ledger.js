@@ -41,10 +41,14 @@ function write(doc, path, value) {
   obj[parts.at(-1)] = value;
 }
 
-/** The stamp for one more edit of a path by `device`. */
+/**
+ * The stamp for one more edit of a path by `device`. The counter is at least the edit time
+ * in milliseconds (as sync/clock.py `tick`): a plain +1 repeats itself when the phone edits
+ * a branch that lost CouchDB's pick, and two edits sharing a stamp could silently lose one.
+ */
 export function bump(stamp, { device, user, at }) {
   const vv = { ...(stamp?.vv || {}) };
-  vv[device] = (vv[device] || 0) + 1;
+  vv[device] = Math.max((vv[device] || 0) + 1, Date.parse(at) || 0);
   return { vv, at, by: user, device };
 }
 
