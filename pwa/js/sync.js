@@ -247,7 +247,7 @@ export class GridSync extends EventTarget {
   /** Fetch the whole grid; `onLedger` runs as soon as households and configuration are stored. */
   async initialLoad(onLedger) {
     const base = this.remoteUrl;
-    this.set({ phase: 'initial', error: null, progress: { done: 0, received: 0, total: 0 } });
+    this.set({ phase: 'initial', error: null, progress: null });
     const info = await fetchJson(`${base}/`);
     const since = info.update_seq;
     const total = info.doc_count;
@@ -256,6 +256,7 @@ export class GridSync extends EventTarget {
     const progress = () => this.set({
       progress: { done, received: received.reduce((a, b) => a + b), total },
     });
+    progress();
     const ranges = [
       { startkey: 'household:', endkey: `household:${HIGH}` }, // the ledger first
       { endkey: 'household:' }, // assignments, audit, config, conflicts

@@ -9,8 +9,9 @@ from zoneinfo import ZoneInfo
 import pytest
 from playwright.sync_api import Page, expect
 
+from sync import accounts
 from sync.directory import DEFAULT_TAGS
-from tests.pwa.conftest import Field, Phone
+from tests.pwa.conftest import PASSWORD, Field, Phone
 from tests.pwa.helpers import (
     assignment,
     conflict,
@@ -201,3 +202,20 @@ def test_household_page_shows_what_is_open(field_server: Field, phone: Phone, gr
     (answer,) = [v for v in f.all("visit") if v["author"] == f.worker]
     assert answer["assignment"] == grid.assigned["_id"]
     assert answer["visit_type"] == "follow_up"
+
+
+def test_a_worker_covering_two_grids_has_both_on_the_phone(field_server: Field,
+                                                          phone: Phone) -> None:
+    f = field_server
+    f.put(household("G1-9-1-101", "9", "1", 1, "101"))
+    f.put(household("G2-4-1-101", "4", "1", 1, "101", grid="G2"), db=f.other_db)
+    accounts.create(f.couch, f"{f.worker}c", "worker", password=PASSWORD, grids=["G1", "G2"])
+    page = phone.open()
+    log_in(page, f"{f.worker}c")
+    wait_idle(page)
+    assert shown(page) == ["G1-9-1-101"]
+    page.select_option("select.grid-picker", label="第二网格")
+    assert shown(page) == ["G2-4-1-101"]
+    expect(page.locator("header .grid-name")).to_have_text("第二网格")
+    assert page.evaluate("""async () => (await indexedDB.databases()).map((d) => d.name)
+        .filter((n) => n.includes('doorstep_')).length""") == 2

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+
 from playwright.sync_api import Page, expect
 
 from tests.pwa.conftest import Field, Phone
@@ -17,6 +19,16 @@ from tests.pwa.helpers import (
 )
 
 HOUSEHOLDS = [f"G1-3-2-50{i}" for i in range(1, 7)]
+
+# Records every state of the first-sync progress bar (stored documents / total).
+PROGRESS_SPY = """
+window.progressSeen = [];
+new MutationObserver(() => {
+  const bar = document.querySelector('[role=progressbar]');
+  if (bar) window.progressSeen.push([+bar.getAttribute('aria-valuenow'),
+                                     +bar.getAttribute('aria-valuemax')]);
+}).observe(document, {subtree: true, childList: true, attributes: true});
+"""
 
 
 def seed(f: Field) -> None:
@@ -35,9 +47,17 @@ def test_offline_day(field_server: Field, phone: Phone) -> None:
     f = field_server
     seed(f)
     page = phone.open()
+    page.add_init_script(PROGRESS_SPY)
     log_in(page, f.worker)
     wait_idle(page)
     wait_controlled(page)
+    # The first sync showed real progress: the ledger first, then the rest, up to the total.
+    seen = page.evaluate("window.progressSeen")
+    total = len(f.couch.all_docs(f.db))
+    assert {t for _, t in seen} == {total}
+    done = [d for d, _ in seen]
+    assert done == sorted(done) and done[-1] == total
+    assert any(0 < d < total for d in done)
 
     phone.context.set_offline(True)
     expect(page.locator("header .status[data-online=false]")).to_be_attached()
@@ -73,7 +93,9 @@ def test_offline_day(field_server: Field, phone: Phone) -> None:
     assert edited["phone"] == "13912345678"
     assert edited["clock"]["phone"]["by"] == f.worker
     (device,) = edited["clock"]["phone"]["vv"]
-    assert edited["clock"]["phone"]["vv"][device] == 1
+    # sync/clock.py's counter rule: one more than before, and at least the edit time in ms.
+    at = datetime.fromisoformat(edited["clock"]["phone"]["at"].replace("Z", "+00:00"))
+    assert edited["clock"]["phone"]["vv"][device] == int(at.timestamp() * 1000)
     edit_visit = next(v for v in mine if v["household"] == HOUSEHOLDS[2])
     assert edit_visit["ledger_changes"] == [{"path": "phone", "old": "", "new": "13912345678"}]
     assert edit_visit["device"] == device
