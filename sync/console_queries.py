@@ -22,9 +22,10 @@ import json
 import threading
 from collections import Counter, defaultdict
 from collections.abc import Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
+from time import monotonic
 from typing import Any
 
 from sync import digest, schema
@@ -37,6 +38,7 @@ NEED_OPEN_DAYS = 7  # a need not resolved this many days after it was raised is 
 NEED_URGENT_DAYS = 1
 WORKER_DAYS = 14  # the "visits per worker per day" chart
 LOADERS = 4  # grids read from the hub at once
+FRESH_WAIT = 0.3  # seconds a page waits for re-reads before showing the previous snapshot
 
 
 # --- time -----------------------------------------------------------------------------------
@@ -187,6 +189,15 @@ class GridSnapshot:
     needs: list[Need]
     assignments: list[Assignment]
     conflicts: list[Conflict]  # open ones
+    as_of: str | None = None  # the hub copy's "data as of" when this was read
+
+
+def as_of(snaps: Iterable[GridSnapshot]) -> str | None:
+    """The oldest "data as of" of these snapshots; None when one grid was never copied."""
+    times = [s.as_of for s in snaps]
+    if not times or any(t is None for t in times):
+        return None
+    return min(t for t in times if t is not None)
 
 
 def _rows(couch: Couch, hub_db: str, start: list[Any], end: list[Any]) -> list[dict[str, Any]]:
@@ -195,7 +206,7 @@ def _rows(couch: Couch, hub_db: str, start: list[Any], end: list[Any]) -> list[d
 
 
 def load_snapshot(couch: Couch, hub_db: str, grid: str, window: str,
-                  version: str = "") -> GridSnapshot:
+                  version: str = "", as_of: str | None = None) -> GridSnapshot:
     """Read one grid's console rows from the hub (five key ranges of `grid_rows`)."""
     g = grid
     households = {r["key"][2]: (r["value"][0], r["value"][1], r["value"][2])
@@ -215,7 +226,7 @@ def load_snapshot(couch: Couch, hub_db: str, grid: str, window: str,
     tail = _rows(couch, hub_db, [g, "assignment"], [g, "conflict", {}])
     assignments, conflicts = _assignments(g, tail), _conflicts(g, tail)
     return GridSnapshot(g, version, window, households, visits, reviews, needs, assignments,
-                        conflicts)
+                        conflicts, as_of)
 
 
 def _needs(grid: str, rows: Iterable[dict[str, Any]]) -> list[Need]:
@@ -531,33 +542,88 @@ def household_history(couch: Couch, hub_db: str, household: str) -> list[dict[st
 
 
 class Snapshots:
-    """Snapshots per grid, re-read only when the hub holds a newer copy of the grid."""
+    """Snapshots per grid, re-read only when the hub holds a newer copy of the grid.
 
-    def __init__(self, couch: Couch, hub: Hub) -> None:
+    A page waits for the re-reads it needs at most `wait` seconds; a grid whose re-read is
+    not done by then is shown from its previous snapshot (the page's "data as of" is the
+    snapshots' own, so it says so) and the re-read finishes in the background. A grid never
+    read before is always waited for. The hub job and the console's own writes re-read
+    (`warm`) the grids they changed, so pages rarely wait at all.
+    """
+
+    def __init__(self, couch: Couch, hub: Hub, wait: float = FRESH_WAIT) -> None:
         self.couch = couch
         self.hub = hub
+        self.wait = wait
         self._cache: dict[str, GridSnapshot] = {}
         self._figures: dict[str, tuple[tuple[Any, ...], GridFigures]] = {}
+        self._loading: dict[tuple[str, str, str], Future[GridSnapshot]] = {}
         self._lock = threading.Lock()
         self._pool = ThreadPoolExecutor(LOADERS, thread_name_prefix="console-load")
 
     def get(self, grids: Iterable[str], period: Period,
-            status: dict[str, Checkpoint] | None = None) -> list[GridSnapshot]:
+            status: dict[str, Checkpoint] | None = None,
+            wait: float | None = None) -> list[GridSnapshot]:
         grids = list(grids)
         status = self.hub.status() if status is None else status
         window = period.key(period.window_start)
-        wanted = {g: (status.get(g) or Checkpoint(g, 0, None)).version for g in grids}
+        found: dict[str, GridSnapshot] = {}
+        pending: dict[str, Future[GridSnapshot]] = {}
+        for g in grids:
+            checkpoint = status.get(g) or Checkpoint(g, 0, None)
+            with self._lock:
+                cached = self._cache.get(g)
+            if cached is not None and cached.window == window \
+                    and cached.version == checkpoint.version:
+                found[g] = cached
+            else:
+                pending[g] = self._load(g, window, checkpoint)
+        deadline = monotonic() + (self.wait if wait is None else wait)
+        for g, future in pending.items():
+            with self._lock:
+                cached = self._cache.get(g)
+            fallback = cached if cached is not None and cached.window == window else None
+            try:
+                found[g] = future.result(
+                    None if fallback is None else max(0.0, deadline - monotonic()))
+            except TimeoutError:
+                found[g] = fallback  # type: ignore[assignment]
+        return [found[g] for g in grids]
+
+    def warm(self, grids: Iterable[str]) -> None:
+        """Re-read these grids now if a page has looked at them (their window is known)."""
+        status = self.hub.status()
+        futures = []
+        for g in grids:
+            with self._lock:
+                cached = self._cache.get(g)
+            checkpoint = status.get(g) or Checkpoint(g, 0, None)
+            if cached is not None and cached.version != checkpoint.version:
+                futures.append(self._load(g, cached.window, checkpoint))
+        for future in futures:
+            future.result()
+
+    def _load(self, grid: str, window: str, checkpoint: Checkpoint) -> Future[GridSnapshot]:
+        """One re-read per grid, window and hub copy, however many pages ask meanwhile."""
+        key = (grid, window, checkpoint.version)
         with self._lock:
-            fresh = {g: s for g in grids if (s := self._cache.get(g)) is not None
-                     and s.version == wanted[g] and s.window == window}
-        stale = [g for g in grids if g not in fresh]
-        loaded = self._pool.map(
-            lambda g: load_snapshot(self.couch, self.hub.db, g, window, wanted[g]), stale)
-        for snap in loaded:
-            fresh[snap.grid] = snap
-        with self._lock:
-            self._cache.update({g: fresh[g] for g in stale})
-        return [fresh[g] for g in grids]
+            future = self._loading.get(key)
+            if future is None:
+                future = self._pool.submit(self._read, key, checkpoint)
+                self._loading[key] = future
+        return future
+
+    def _read(self, key: tuple[str, str, str], checkpoint: Checkpoint) -> GridSnapshot:
+        grid, window, version = key
+        try:
+            snap = load_snapshot(self.couch, self.hub.db, grid, window, version,
+                                 checkpoint.as_of)
+            with self._lock:
+                self._cache[grid] = snap
+            return snap
+        finally:
+            with self._lock:
+                self._loading.pop(key, None)
 
     def figures(self, snaps: Sequence[GridSnapshot], config: dict[str, Any], period: Period
                 ) -> list[GridFigures]:

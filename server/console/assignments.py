@@ -3,7 +3,7 @@ a reason; see every assignment's status; cancel one."""
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from starlette.responses import Response
 from starlette.routing import Route
@@ -13,7 +13,6 @@ from server.console.web import Ctx, Refused, page, redirect, render, url
 from sync import accounts
 from sync import console_actions as actions
 from sync import console_queries as q
-from sync.hub import Checkpoint, Hub
 
 STATUSES = ("open", "overdue", "visited", "cancelled")
 DUE_FILTERS = ("overdue", "week")
@@ -37,7 +36,7 @@ async def listing(ctx: Ctx) -> Response:
         ctx, "assignments.html", scope=scope, scopes=scopes.available(ctx, names),
         found=found, statuses=STATUSES, status_filter=status_filter,
         grid_names={g.id: g.name for g in scope.grids},
-        as_of=Hub.as_of(status.get(g) or Checkpoint(g, 0, None) for g in scope.grid_ids),
+        as_of=q.as_of(snaps),
         flash=ctx.t(f"console.assignment.done_{done}", n=ctx.field("n", "0"))
         if done in ("created", "cancelled") else "",
     )
@@ -82,7 +81,7 @@ async def create(ctx: Ctx) -> Response:
     grid = ctx.grid(ctx.field("grid"))
     households = ctx.fields("household")
     db = actions.GridDb(ctx.couch, grid.id)
-    today = q.Period.now(ctx.console.tz, {"default_frequency_days": 91}).today
+    today = datetime.now(ctx.console.tz).date()
     saved = await ctx.run(actions.assign, db, households, ctx.field("worker"), ctx.field("due"),
                           ctx.field("reason"), ctx.principal.name, ctx.authorize_in(grid), today)
     await ctx.run(ctx.console.copy, grid.id)

@@ -18,7 +18,6 @@ from sync import audit, clock, naming, schema
 from sync import console_queries as q
 from sync.console_actions import now_iso
 from sync.couch import Couch, DocumentRejected
-from sync.hub import Checkpoint, Hub
 from sync.merge import derived_id
 
 CONSOLE_DEVICE = "console"
@@ -35,8 +34,7 @@ async def listing(ctx: Ctx) -> Response:
     found = sorted((c for s in snaps for c in s.conflicts), key=lambda c: c.at)
     return render(ctx, "conflicts.html", scope=scope, scopes=scopes.available(ctx, names),
                   found=found, grid_names={g.id: g.name for g in scope.grids},
-                  as_of=Hub.as_of(status.get(g) or Checkpoint(g, 0, None)
-                                  for g in scope.grid_ids),
+                  as_of=q.as_of(snaps),
                   flash=ctx.t("console.conflict.resolved") if ctx.field("done") else "")
 
 

@@ -10,7 +10,6 @@ from starlette.responses import Response
 from server.console import scopes
 from server.console.web import Ctx, page, render, script_json
 from sync import console_queries as q
-from sync.hub import Checkpoint, Hub
 
 
 @page
@@ -29,7 +28,7 @@ async def dashboard(ctx: Ctx) -> Response:
     return render(
         ctx, "dashboard.html", scope=scope, scopes=scopes.available(ctx, names), board=board,
         rows=rows, grid_names=grid_names, period=period, seen=seen, config=config,
-        as_of=Hub.as_of(status.get(g) or Checkpoint(g, 0, None) for g in scope.grid_ids),
+        as_of=q.as_of(snaps),
         charts=script_json(_charts(ctx, board, rows, grid_names, period)),
         outcomes=q.OUTCOMES, need_states=q.NEED_STATES,
     )

@@ -13,6 +13,7 @@ from server.console.web import Ctx, Refused, page, redirect, render
 from sync import console_queries as q
 from sync import naming
 from sync.couch import Couch
+from sync.hub import Checkpoint, Hub
 from sync.moves import move_household
 
 MIN_QUERY = 1
@@ -31,8 +32,10 @@ async def search(ctx: Ctx) -> Response:
                              include_docs=True) if found else []
         entries = {r["doc"]["household_id"]: r["doc"] for r in rows if r.get("doc")}
     template = "_search_results.html" if ctx.htmx else "search.html"
+    status = await ctx.run(ctx.console.hub.status)
     return render(ctx, template, text=text, found=found, more=more, entries=entries,
-                  grid_names={g: grid.name for g, grid in grids.items()})
+                  grid_names={g: grid.name for g, grid in grids.items()},
+                  as_of=Hub.as_of(status.get(g) or Checkpoint(g, 0, None) for g in grids))
 
 
 @page

@@ -12,7 +12,6 @@ from server.console import scopes
 from server.console.web import Ctx, Refused, page, redirect, render, url
 from sync import console_actions as actions
 from sync import console_queries as q
-from sync.hub import Checkpoint, Hub
 
 EVALUATIONS = ("satisfied", "basically_satisfied", "unsatisfied")
 
@@ -35,7 +34,7 @@ async def listing(ctx: Ctx) -> Response:
         ctx, "needs.html", scope=scope, scopes=scopes.available(ctx, names), needs=found[:500],
         total=len(found), states=q.NEED_STATES, state=state, overdue=ctx.field("overdue"),
         now=now, evaluations=EVALUATIONS, grid_names={g.id: g.name for g in scope.grids},
-        as_of=Hub.as_of(status.get(g) or Checkpoint(g, 0, None) for g in scope.grid_ids),
+        as_of=q.as_of(snaps),
         flash=ctx.t("console.need.done", event=ctx.t(f"console.need_state.{done}"))
         if done in q.NEED_STATES else "",
     )
@@ -49,7 +48,8 @@ async def advance(ctx: Ctx) -> Response:
     await ctx.run(ctx.console.copy, grid.id)
     config = await ctx.run(ctx.console.tag_config)
     period = q.Period.now(ctx.console.tz, config)
-    (snap,) = await ctx.run(ctx.console.snapshots.get, [grid.id], period)
+    # where the need stands decides what may follow: never from a previous snapshot
+    (snap,) = await ctx.run(lambda: ctx.console.snapshots.get([grid.id], period, wait=60))
     need = next((n for n in snap.needs if n.need_id == need_id), None)
     if need is None:
         raise Refused(404, ctx.t("console.error.no_need"))

@@ -12,7 +12,6 @@ from server.console import scopes
 from server.console.web import Ctx, Refused, page, parse_day, redirect, render
 from sync import console_actions as actions
 from sync import console_queries as q
-from sync.hub import Checkpoint, Hub
 
 PAGE_SIZE = 100
 DONE = ("approved", "returned", "bulk")  # flash messages a redirect may ask for
@@ -55,7 +54,7 @@ async def queue(ctx: Ctx) -> Response:
         total=len(items), page_no=page_no, pages=(len(items) + PAGE_SIZE - 1) // PAGE_SIZE,
         flt=flt, workers=workers, outcomes=q.OUTCOMES, period=period,
         grid_names={g.id: g.name for g in scope.grids},
-        as_of=Hub.as_of(status.get(g) or Checkpoint(g, 0, None) for g in scope.grid_ids),
+        as_of=q.as_of(snaps),
         flash=ctx.t(f"console.review.done_{done}", n=ctx.field("n", "0")) if done in DONE
         else "",
     )

@@ -11,7 +11,7 @@ from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server.errors import ConfigError
-from sync.console_queries import Snapshots
+from sync.console_queries import FRESH_WAIT, Snapshots
 from sync.couch import Couch
 from sync.directory import Directory
 from sync.hub import Hub
@@ -48,6 +48,19 @@ def hub_interval(env: dict[str, str] | None = None) -> float:
     return seconds
 
 
+def fresh_wait(env: dict[str, str] | None = None) -> float:
+    """DOORSTEP_CONSOLE_WAIT: seconds a page waits for grids the hub just copied before it
+    shows their previous figures (and says as of when)."""
+    raw = (os.environ if env is None else env).get("DOORSTEP_CONSOLE_WAIT", "")
+    try:
+        seconds = float(raw) if raw else FRESH_WAIT
+    except ValueError:
+        seconds = -1
+    if not 0 <= seconds <= 600:
+        raise ConfigError(f"DOORSTEP_CONSOLE_WAIT must be 0 to 600 seconds, got {raw!r}")
+    return seconds
+
+
 @dataclass(frozen=True)
 class Names:
     streets: dict[str, str]  # id → name
@@ -59,7 +72,7 @@ class Console:
         self.couch = couch
         self.tz = tz
         self.hub = Hub(couch)
-        self.snapshots = Snapshots(couch, self.hub)
+        self.snapshots = Snapshots(couch, self.hub, fresh_wait())
         self.directory = Directory(couch)
         self._names: Names | None = None
         self._names_at = -1e9
@@ -83,16 +96,18 @@ class Console:
     def copy(self, grid: str) -> None:
         """After a console write: the hub (and so every page) shows it at once."""
         self.hub.copy_grid(grid)
+        self.snapshots.warm([grid])
 
     def job_step(self, lease: Lease) -> None:
         """One pass of the background hub copy over every grid in the directory."""
         grids = [g.id for g in self.directory.grids()]
         results = self.hub.copy_all(grids, keep_going=lease.keep)
-        copied = sum(r.copied for r in results)
-        if copied:
-            log.info("hub: copied %d revision(s) from %d grid(s)", copied,
-                     sum(1 for r in results if r.copied))
+        changed = [r.grid for r in results if r.copied]
+        if changed:
+            log.info("hub: copied %d revision(s) from %d grid(s)",
+                     sum(r.copied for r in results), len(changed))
             self.hub.refresh_views()
+            self.snapshots.warm(changed)
 
     def close(self) -> None:
         self.snapshots.close()

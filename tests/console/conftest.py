@@ -3,19 +3,24 @@
 Communities C1 (grids G1, G2) and C2 (grid G9) under street S1. Accounts by key (real names
 are unique per module, `_users` being shared by the session): `sup1` supervisor of C1,
 `sup2` supervisor of C2, `adm` admin, workers `w1` (G1), `w2` (G2), `w9` (G9). The hub copy
-runs every second, so what a phone syncs reaches the console within a moment.
+runs every second, so what a phone syncs reaches the console within a moment, and pages wait
+for what the hub copied rather than show the previous figures (DOORSTEP_CONSOLE_WAIT).
 """
 
 from __future__ import annotations
 
+import os
 import re
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, Page, sync_playwright
 
 from sync import accounts, naming, schema
 from sync.couch import Couch
@@ -112,8 +117,58 @@ def office(couch_server: CouchServer, tmp_path_factory: pytest.TempPathFactory
     var: Path = tmp_path_factory.mktemp("console-server")
     server = start_server(couch_server, prefix, var, {
         "DOORSTEP_HUB_INTERVAL": "1", "DOORSTEP_SESSION_CACHE_SECONDS": "0.3",
-        "DOORSTEP_LEASE_TTL": "6"})
+        "DOORSTEP_LEASE_TTL": "6", "DOORSTEP_CONSOLE_WAIT": "60"})
     try:
         yield Office(couch, server, names, Hub(couch))
     finally:
         server.stop()
+
+
+# --- browsers -----------------------------------------------------------------------------------
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Browser]:
+    path = os.environ.get("DOORSTEP_CHROMIUM", "playwright")
+    with sync_playwright() as pw:
+        b = pw.chromium.launch(args=CHROMIUM_ARGS, **({} if path == "playwright"
+                                                      else {"executable_path": path}))
+        try:
+            yield b
+        finally:
+            b.close()
+
+
+def wait_for(condition: Callable[[], Any], what: str, seconds: float = 20) -> Any:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def console(browser: Browser, office: Office, key: str) -> Page:
+    """The supervisor's browser: the real login page, the real CSP."""
+    page = browser.new_context(locale="zh-CN").new_page()
+    page.goto(office.server.url + "/console/review")
+    page.fill("input[name=name]", office.names[key])
+    page.fill("input[name=password]", PASSWORD)
+    page.click("button[type=submit]")
+    page.wait_for_url("**/console/review")
+    return page
+
+
+def reload_until(page: Page, url: str, selector: str, what: str) -> None:
+    def shown() -> bool:
+        page.goto(url)
+        return page.locator(selector).count() > 0
+    wait_for(shown, what)
+
+
+def iso(days_ago: float) -> str:
+    return (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")

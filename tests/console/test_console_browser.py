@@ -8,45 +8,16 @@ bypasses it, because the test injects PouchDB into it.
 
 from __future__ import annotations
 
-import os
-import time
 import uuid
-from collections.abc import Callable, Iterator
-from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.sync_api import Browser, Page, expect, sync_playwright
+from playwright.sync_api import Browser, expect
 
-from tests.console.conftest import PASSWORD, Office
+from tests.console.conftest import PASSWORD, Office, console, iso, reload_until
 from tests.console.docs_factory import household, visit
 
 POUCHDB = Path(__file__).resolve().parents[2] / "node_modules/pouchdb/dist/pouchdb.min.js"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
-@pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    path = os.environ.get("DOORSTEP_CHROMIUM", "playwright")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(args=ARGS, **({} if path == "playwright"
-                                             else {"executable_path": path}))
-        try:
-            yield b
-        finally:
-            b.close()
-
-
-def wait_for(condition: Callable[[], Any], what: str, seconds: float = 20) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class Phone:
@@ -85,28 +56,6 @@ class Phone:
 
     def close(self) -> None:
         self.context.close()
-
-
-def console(browser: Browser, office: Office, key: str) -> Page:
-    """The supervisor's browser: the real login page, the real CSP."""
-    page = browser.new_context(locale="zh-CN").new_page()
-    page.goto(office.server.url + "/console/review")
-    page.fill("input[name=name]", office.names[key])
-    page.fill("input[name=password]", PASSWORD)
-    page.click("button[type=submit]")
-    page.wait_for_url("**/console/review")
-    return page
-
-
-def reload_until(page: Page, url: str, selector: str, what: str) -> None:
-    def shown() -> bool:
-        page.goto(url)
-        return page.locator(selector).count() > 0
-    wait_for(shown, what)
-
-
-def iso(days_ago: float) -> str:
-    return (datetime.now(UTC) - timedelta(days=days_ago)).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def test_return_amend_on_the_phone_then_approve(browser: Browser, office: Office) -> None:

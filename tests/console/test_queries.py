@@ -3,6 +3,7 @@ every household's state is known by construction (today is Friday 20 November 20
 
 from __future__ import annotations
 
+import time
 import uuid
 from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
@@ -177,4 +178,20 @@ def test_snapshots_are_reused_until_the_grid_changes(couch: Couch, grid: dict) -
     refigured = snaps.figures(later, grid["config"], PERIOD)
     assert refigured[0] is not figures[0] and refigured[1] is figures[1]
     assert refigured[0].coverage.overdue == figures[0].coverage.overdue - 1  # h4 visited
+    snaps.close()
+
+
+def test_a_page_that_cannot_wait_gets_the_previous_snapshot_then_the_new_one(
+        couch: Couch, grid: dict) -> None:
+    snaps = q.Snapshots(couch, grid["hub"], wait=0)
+    (first,) = snaps.get(["G1"], PERIOD)  # never read before: waited for, whatever `wait`
+    write(couch, "G1", visit("G1", grid["h"]["h4"], "2026-11-20T01:00:00Z"))
+    grid["hub"].copy_grid("G1")
+    (shown,) = snaps.get(["G1"], PERIOD)
+    assert shown is first and shown.as_of == first.as_of  # the page says how old it is
+    deadline = time.monotonic() + 20
+    while (newer := snaps.get(["G1"], PERIOD)[0]) is first:
+        assert time.monotonic() < deadline, "the re-read never finished"
+        time.sleep(0.05)
+    assert len(newer.visits) == len(first.visits) + 1 and newer.as_of >= first.as_of
     snaps.close()

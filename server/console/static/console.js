@@ -17,6 +17,21 @@ document.addEventListener('change', (event) => {
   }
 });
 
+// A refused in-place action (409 already reviewed, 403…) says why above the page's content.
+document.addEventListener('htmx:responseError', (event) => {
+  const xhr = event.detail.xhr;
+  let reason = xhr.statusText;
+  try { reason = JSON.parse(xhr.responseText).reason || reason; } catch (e) {
+    const found = /<p class="error"[^>]*>([^<]*)</.exec(xhr.responseText);
+    if (found) reason = found[1];
+  }
+  const note = document.createElement('p');
+  note.className = 'error';
+  note.setAttribute('role', 'alert');
+  note.textContent = reason;
+  document.querySelector('main').prepend(note);
+});
+
 const PALETTE = ['#2f7d4f', '#d08c2c', '#b5473a', '#7a6aa8', '#4f7fb0', '#bfbfbf',
   '#3c9d9b', '#c46fa5', '#8a8a3a', '#5d5d5d'];
 const OUTCOME_COLOURS = { met: '#2f7d4f', nobody_home: '#d08c2c', refused: '#b5473a',
