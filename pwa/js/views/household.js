@@ -1,7 +1,7 @@
 // One household: who lives there, its tags, what is open for it, and every visit on the phone.
 
 import { h, replace } from '../dom.js';
-import { formatDay, formatTime, t } from '../i18n.js';
+import { formatDay, formatTime, t, tagLabel } from '../i18n.js';
 import { addressLabel, backLink, dueBadge, pathLabel, tagChips } from './common.js';
 
 function member(config, m) {
@@ -14,6 +14,16 @@ function member(config, m) {
       moved ? h('span.flag', t('member.moved_out')) : null),
     m.phone ? h('a.phone', { href: `tel:${m.phone}` }, m.phone) : null,
     m.tags?.length ? tagChips(config, m.tags) : null);
+}
+
+/** One value a conflict keeps, as the worker reads it: tags by name, an address as written. */
+function conflictValue(config, path, value) {
+  const field = path.split('.').at(-1);
+  if (value === null || value === '' || (Array.isArray(value) && !value.length)) return '—';
+  if (field === 'tags') return value.map((tag) => tagLabel(config, tag)).join(t('list.separator'));
+  if (field === 'address') return addressLabel(value);
+  if (field === 'housing' || field === 'residency') return t(`${field}.${value}`);
+  return typeof value === 'object' ? JSON.stringify(value) : String(value);
 }
 
 function visitItem(app, entry, visit) {
@@ -73,7 +83,11 @@ export function renderHousehold(app, householdId) {
         h('strong', t('household.conflict_title')),
         h('p', conflicts.length
           ? t('household.conflict_paths', { paths: conflicts.map((c) => pathLabel(doc, c.path)).join(t('list.separator')) })
-          : t('household.conflict_local'))) : null,
+          : t('household.conflict_local')),
+        // Every value kept (the one in the entry first), so the worker can ask at the door.
+        conflicts.length ? h('ul.conflict-values', conflicts.map((c) => h('li', { dataset: { path: c.path } },
+          h('strong', pathLabel(doc, c.path)), ' ',
+          c.candidates.map((v) => conflictValue(config, c.path, v.value)).join(' / ')))) : null) : null,
       returned.map(({ visit, review }) => h('div.banner.returned',
         h('strong', t('task.returned_title')),
         h('p', review.reason),
