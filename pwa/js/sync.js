@@ -389,8 +389,11 @@ export class GridSync extends EventTarget {
       }
     });
     push.on('denied', (err) => {
-      const denied = { ...this.meta.denied, [err.id]: { rev: err.rev, reason: err.reason || err.message } };
-      this.background(this.saveMeta({ denied }).then(() => this.refreshPending()));
+      // The refusal names the document, not the revision: it is the one on the phone now.
+      this.background(this.local.get(err.id).then((doc) => {
+        const denied = { ...this.meta.denied, [err.id]: { rev: doc._rev, reason: err.reason || err.message } };
+        return this.saveMeta({ denied });
+      }).then(() => this.refreshPending()));
     });
     for (const [direction, rep] of Object.entries(this.reps)) {
       rep.on('active', () => {

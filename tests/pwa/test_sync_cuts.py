@@ -150,3 +150,28 @@ def test_first_sync_cut_mid_load_resumes_and_loses_nothing(
     wait_idle(page)
     assert local_count(page, f.db) == server_count(f) == 361
     assert status(page)["pendingTotal"] == "0"
+
+
+def test_a_document_the_server_refuses_stays_pending_with_its_reason(
+        field_server: Field, phone: Phone) -> None:
+    f = field_server
+    f.put(household("G1-1-2-101", "1", "2", 1, "101"))
+    page = phone.open(service_workers="block")
+    log_in(page, f.worker)
+    wait_idle(page)
+    # What a faulty app version might write: a visit signed with someone else's name.
+    page.evaluate("""async ([db, hid]) => {
+        await new PouchDB('doorstep_' + db).put({
+            _id: 'visit:forged', type: 'visit', grid: 'G1', household: hid, author: 'someone_else',
+            device: 'dev-x', created_at: '2026-11-20T09:00:00Z', visited_at: '2026-11-20T09:00:00Z',
+            outcome: 'met', visit_type: 'sweep'});
+    }""", [f.db, "G1-1-2-101"])
+    record_visit(page, "G1-1-2-101", notes="正常记录")
+    page.locator("header button.sync-now").click()
+    error = page.locator("header .error[data-kind=refused]")
+    expect(error).to_contain_text("服务器拒收了 1 项修改")
+    assert status(page)["pendingVisits"] == "1"  # the forged one, not the real one
+    assert status(page)["lastSync"]
+    assert [v["notes"] for v in f.all("visit")] == ["正常记录"]
+    page.click("nav.tabs a[href='#/me']")
+    expect(page.locator("ul.denied")).to_contain_text("visit:forged")
