@@ -5,7 +5,9 @@ new assignments and returned visits, the digest scheduler and the urgent-need wa
 theirs, always with ids derived from what they are about, so a request exists once.
 
 The expander follows the push database's `_changes` feed from a checkpoint kept in
-`_local/push-expander`, and keeps every subscription in memory from the same feed. No view
+`_local/push-expander`, and keeps every subscription in memory from the same feed. Requests
+read wait in a backlog until the worker has room for their deliveries, which are then
+written already claimed by it; the checkpoint never passes a request still waiting. No view
 is involved: on pouchdb-server a view costs about 0.7 ms per changed document, each view
 separately, while the feed costs a tenth of that. A request is expanded once: its
 deliveries get ids derived from (request, subscription), then the checkpoint moves; a
@@ -17,7 +19,7 @@ from __future__ import annotations
 
 import logging
 import time
-from collections import defaultdict
+from collections import defaultdict, deque
 from typing import Any
 from urllib.parse import quote
 
@@ -25,7 +27,15 @@ from server.errors import CouchUnavailable
 from server.push import messages
 from sync import naming
 from sync.couch import Couch
-from sync.push_outbox import POLICIES, Outbox, iso, new_delivery, parse_iso, push_db
+from sync.push_outbox import (
+    POLICIES,
+    SENDING,
+    Outbox,
+    iso,
+    new_delivery,
+    parse_iso,
+    push_db,
+)
 
 log = logging.getLogger("doorstep.push.expand")
 
@@ -37,7 +47,9 @@ class Expander:
         self.couch = couch
         self.db = push_db(couch)
         self.outbox = Outbox(couch)
-        self.since: Any = None  # None: load() has not run
+        self.read_seq: Any = None  # how far the feed has been read; None: load() has not run
+        self.saved_seq: Any = None  # the checkpoint: everything before it is expanded
+        self.backlog: deque[tuple[Any, dict[str, Any]]] = deque()  # (seq, request) read
         self.subscriptions: dict[str, dict[str, dict[str, Any]]] = defaultdict(dict)
         self._owner: dict[str, str] = {}  # subscription id → user, to move or drop it
 
@@ -50,31 +62,50 @@ class Expander:
         self._owner.clear()
         for row in rows:
             self._subscription(row["doc"])
-        self.since = checkpoint.get("seq", 0)
+        self.backlog.clear()
+        self.read_seq = self.saved_seq = checkpoint.get("seq", 0)
 
-    def expand_open(self, limit: int = 500, now: float | None = None
-                    ) -> tuple[int, list[dict[str, Any]]]:
-        """Read up to `limit` changes: (requests expanded, deliveries created)."""
-        if self.since is None:
+    def poll(self, limit: int = 500) -> int:
+        """Read up to `limit` changes of the push database; returns how many requests came."""
+        if self.read_seq is None:
             self.load()
-        now = time.time() if now is None else now
         status, body = self.couch.request("GET", f"{quote(self.db, safe='')}/_changes",
-                                          params={"since": self.since, "limit": limit,
+                                          params={"since": self.read_seq, "limit": limit,
                                                   "include_docs": True})
         if status != 200:
             raise CouchUnavailable(f"_changes of {self.db} failed: {status} {body}")
-        requests = []
+        came = 0
         for change in body["results"]:
             doc = change.get("doc") or {"_id": change["id"], "_deleted": True}
             if doc["_id"].startswith("subscription:"):
                 self._subscription(doc, deleted=change.get("deleted", False))
             elif doc.get("type") == "push_request" and not doc.get("expanded_at"):
-                requests.append(doc)
-        created = self._expand(requests, now) if requests else []
-        if body["last_seq"] != self.since:
-            self.since = body["last_seq"]
-            self._save_checkpoint()
-        return len(requests), created
+                self.backlog.append((change["seq"], doc))
+                came += 1
+        self.read_seq = body["last_seq"]
+        if not self.backlog:
+            self._checkpoint(self.read_seq)
+        return came
+
+    def expand(self, room: int, holder: str | None = None, hold: float = 0.0,
+               now: float | None = None) -> list[dict[str, Any]]:
+        """Deliveries for the oldest requests read, about `room` of them (a request is never
+        split). With a `holder` they are born claimed by it, ready to send: one write less
+        per message than creating and then claiming them."""
+        now = time.time() if now is None else now
+        taken: list[dict[str, Any]] = []
+        last_seq = None
+        count = 0
+        while self.backlog and (not taken or count < room):
+            seq, req = self.backlog.popleft()
+            taken.append(req)
+            last_seq = seq
+            count += max(1, len(self.subscriptions.get(req.get("user", ""), {})))
+        if not taken:
+            return []
+        created = self._expand(taken, now, holder, hold)
+        self._checkpoint(self.read_seq if not self.backlog else last_seq)
+        return created
 
     def _subscription(self, doc: dict[str, Any], deleted: bool = False) -> None:
         previous = self._owner.pop(doc["_id"], None)
@@ -84,7 +115,8 @@ class Expander:
             self.subscriptions[doc["user"]][doc["_id"]] = doc
             self._owner[doc["_id"]] = doc["user"]
 
-    def _expand(self, requests: list[dict[str, Any]], now: float) -> list[dict[str, Any]]:
+    def _expand(self, requests: list[dict[str, Any]], now: float, holder: str | None,
+                hold: float) -> list[dict[str, Any]]:
         context = self._grid_docs(requests)
         deliveries: list[dict[str, Any]] = []
         notes = []
@@ -94,16 +126,23 @@ class Expander:
             deliveries += made
             if note:  # a request that went nowhere says why; the others have deliveries
                 notes.append({**req, "expanded_at": iso(now), "deliveries": 0, "note": note})
+        if holder is not None:
+            deliveries = [{**d, "state": SENDING, "claimed_by": holder,
+                           "claimed_until": iso(now + hold)} for d in deliveries]
         created = self.outbox.add(deliveries)
         if notes:
             self.couch.bulk_docs(self.db, notes)  # a conflict: another replica wrote it first
         return created
 
-    def _save_checkpoint(self) -> None:
+    def _checkpoint(self, seq: Any) -> None:
+        if seq == self.saved_seq:
+            return
         current = self.couch.get(self.db, CHECKPOINT) or {"_id": CHECKPOINT}
         status, body = self.couch.request(
-            "PUT", f"{quote(self.db, safe='')}/{CHECKPOINT}", body={**current, "seq": self.since})
-        if status not in (201, 202):
+            "PUT", f"{quote(self.db, safe='')}/{CHECKPOINT}", body={**current, "seq": seq})
+        if status in (201, 202):
+            self.saved_seq = seq
+        else:
             log.warning("could not save the expander checkpoint: %s %s", status, body)
 
     def _deliveries(self, req: dict[str, Any], subs: list[dict[str, Any]],

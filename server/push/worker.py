@@ -1,10 +1,10 @@
 """The outbox worker: sends due deliveries with a bounded number of sends in flight.
 
 It runs as a leased background job (one replica at a time; the per-delivery claims make a
-second one harmless anyway). The holder keeps the pending deliveries it knows in memory —
-those its own expansions created and its own retries — so the hot path costs two bulk
-writes per batch (claim, outcome) and no view query. A scan of the `due` view picks up
-everything else: when it takes the lease, and every RESCAN_SECONDS.
+second one harmless anyway). New deliveries are written already claimed, as many as there
+is room for in the pool, and retries are kept in memory, so the hot path costs two bulk
+writes per batch (the deliveries, their outcomes) and no view query. A scan of the `open`
+view picks up everything else: when it takes the lease, and every RESCAN_SECONDS.
 
 Sends may outlive a step; `stop()` waits for them (each is bounded by the send timeout),
 gives back what never started, and records the rest, so a restart neither loses nor
@@ -34,7 +34,7 @@ log = logging.getLogger("doorstep.push.worker")
 STEP_SECONDS = 5.0  # a step returns after this long, so the lease is renewed in between
 RESCAN_SECONDS = 600.0  # a safety net: the holder knows its own work (see above)
 CLAIM_MARGIN = 10.0  # seconds a claim outlives the worst case of its sends
-EXPAND_AHEAD = 4  # keep this many rounds of the pool queued before expanding more requests
+BACKLOG = 2000  # requests read ahead of the sends, at most
 BATCH_WINDOW = 0.05  # gather the outcomes of this long into one write (and one refill)
 IDLE_POLL = 0.5  # while sends are pending but no request came, look for requests this often
 
@@ -48,8 +48,8 @@ class OutboxWorker:
         self.expander = Expander(couch)
         self.subscriptions = Subscriptions(couch)
         self.pool = ThreadPoolExecutor(config.concurrency, thread_name_prefix="push-send")
-        # Claimed deliveries waiting or sending: two rounds of the pool, so that one claim
-        # and one write serve many sends. A crash can interrupt at most this many.
+        # Claimed deliveries waiting or sending: two rounds of the pool, so that one write
+        # claims many and one records many. A crash can interrupt at most this many.
         self.capacity = 2 * config.concurrency
         self.inflight: dict[Future[Outcome], dict[str, Any]] = {}
         # A claim lasts as long as the worst case of a full queue of hanging endpoints.
@@ -81,10 +81,10 @@ class OutboxWorker:
             while not self.stopping.is_set() and time.monotonic() < deadline:
                 if lease is not None and not lease.keep():
                     break
-                expanded = self._expand()
-                claimed = self._fill()
+                came = self._poll()
+                started = self._fill()
                 self._collect(BATCH_WINDOW)
-                if not (expanded or claimed or self.inflight):
+                if not (came or started or self.inflight or self.expander.backlog):
                     return
 
     def stop(self) -> None:
@@ -128,37 +128,37 @@ class OutboxWorker:
                 ready.append(self.queue.pop(doc_id))
         return ready
 
-    def _expand(self) -> int:
-        """New requests become deliveries, unless enough work is queued already."""
-        if len(self.queue) >= EXPAND_AHEAD * self.capacity:
+    def _poll(self) -> int:
+        """Read new requests, unless enough are waiting already or nobody sent any lately."""
+        if len(self.expander.backlog) >= BACKLOG:
             return 0
         if not self._requests_flowing and time.monotonic() - self._polled_at < IDLE_POLL:
             return 0
         self._polled_at = time.monotonic()
-        handled, created = self.expander.expand_open()
-        self._requests_flowing = handled > 0
-        for doc in created:
-            self._enqueue(doc)
-        return handled
+        came = self.expander.poll()
+        self._requests_flowing = came > 0
+        return came
 
     def _fill(self) -> int:
+        """Claim what is due (retries first), make the rest of the room new deliveries."""
         free = self.capacity - len(self.inflight)
-        ready = self._take_ready(free) if free > 0 else []
-        if not ready:
+        if free <= 0:
             return 0
-        claimed = self.outbox.claim(ready, self.holder, self.hold)
-        if not claimed:
+        batch = self.outbox.claim(self._take_ready(free), self.holder, self.hold)
+        if len(batch) < free and self.expander.backlog:
+            batch += self.expander.expand(free - len(batch), self.holder, self.hold)
+        if not batch:
             return 0
-        subs = self.subscriptions.get_many([d["subscription"] for d in claimed])
+        subs = self.subscriptions.get_many([d["subscription"] for d in batch])
         orphans = []
-        for d in claimed:
+        for d in batch:
             sub = subs.get(d["subscription"])
             if sub is None:
                 orphans.append(abandon(d, GONE, "the device turned notifications off"))
             else:
                 self.inflight[self.pool.submit(self._send, sub, d)] = d
         self.outbox.record(orphans)
-        return len(claimed)
+        return len(batch)
 
     def _send(self, sub: dict[str, Any], delivery: dict[str, Any]) -> Outcome:
         try:

@@ -164,7 +164,9 @@ def test_two_workers_never_claim_the_same_delivery(push, standin, make_worker):
     for i in range(20):
         subscribe(push, standin, f"w_{i}", f"phone{i}")
         assign(push, f"w_{i}")
-    make_worker().expander.expand_open()
+    expander = make_worker().expander
+    expander.poll()
+    expander.expand(room=100)  # with no holder: written pending, for anyone to claim
     a, b = Outbox(push), Outbox(push)
     got_a = a.claim_due(20, "a", hold=60)
     got_b = b.claim_due(20, "b", hold=60)
@@ -178,7 +180,8 @@ def test_a_claim_left_by_a_crash_is_marked_interrupted_and_never_resent(
     subscribe(push, standin, "w_zhang", "phone")
     assign(push, "w_zhang")
     worker = make_worker()
-    worker.expander.expand_open()
+    worker.expander.poll()
+    worker.expander.expand(room=10)
     claimed, = Outbox(push).claim_due(10, "crashed-replica", hold=0.5)
     time.sleep(0.6)  # the crashed replica's claim runs out
     run_until(worker, lambda: settled(push))
