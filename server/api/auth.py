@@ -20,7 +20,7 @@ from typing import Any
 from urllib.parse import quote
 
 from itsdangerous import BadSignature, Signer
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import FileResponse, JSONResponse, RedirectResponse, Response
 from starlette.routing import Route
 from starlette.templating import Jinja2Templates
@@ -118,7 +118,7 @@ async def api_login(request: Request) -> Response:
         return _json_error(415, "bad_content_type", "Content-Type must be application/json")
     try:
         body = await request.json()
-    except ValueError:
+    except (ValueError, ClientDisconnect):
         return _json_error(400, "bad_request", "the body is not valid JSON")
     name = body.get("name") if isinstance(body, dict) else None
     password = body.get("password") if isinstance(body, dict) else None
@@ -208,7 +208,10 @@ async def login_page(request: Request) -> Response:
 
 
 async def login_submit(request: Request) -> Response:
-    form = await request.form()
+    try:
+        form = await request.form()
+    except ClientDisconnect:
+        return Response(status_code=400)  # the browser is gone; nobody reads this
     locale = i18n.pick(str(form.get("lang", ""))) or i18n.negotiate(request)
     next_path = _safe_next(str(form.get("next", "")))
     name = str(form.get("name", "")).strip().lower()

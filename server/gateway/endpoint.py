@@ -1,4 +1,4 @@
-"""The gateway as one ASGI app, mounted at `/couch`.
+"""The gateway as one ASGI app, serving everything under `/couch` (`GatewayRoute`).
 
 Order of checks, cheapest and most general first: a valid session (401), an endpoint on the
 allow-list with allowed parameters (403/400), a database that is one of the user's grids
@@ -13,7 +13,7 @@ import json
 from typing import Any
 from urllib.parse import quote
 
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response
 from starlette.routing import BaseRoute, Match, NoMatchFound
 from starlette.types import Receive, Scope, Send
@@ -61,6 +61,8 @@ class Gateway:
         request = Request(scope, receive)
         try:
             response = await self.handle(request)
+        except ClientDisconnect:
+            return  # the browser went away while sending its body: nobody to answer
         except Refused as exc:
             response = _error(exc.status, exc.error, exc.reason)
         except UpstreamError as exc:

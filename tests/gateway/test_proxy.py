@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import socket
 import threading
 import time
 from collections.abc import Iterator
@@ -231,3 +232,16 @@ def test_odd_paths_still_get_the_gateways_json(world: World, w1: httpx.Client) -
         assert r.json().get("error") == error, path
     anonymous = httpx.get(world.server.url + f"/couch/{db}/%0A")
     assert anonymous.status_code == 401 and anonymous.json()["error"] == "unauthorized"
+
+
+def test_a_client_that_hangs_up_mid_body_leaves_no_error(world: World, w1: httpx.Client) -> None:
+    host, port = world.server.url.removeprefix("http://").split(":")
+    cookie = w1.cookies["doorstep_session"]
+    for path in (f"/couch/{world.db('G1')}/_bulk_docs", "/api/login"):
+        with socket.create_connection((host, int(port)), timeout=5) as s:
+            s.sendall(f"POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                      f"Cookie: doorstep_session={cookie}\r\nContent-Length: 100000\r\n\r\n"
+                      '{"docs": ['.encode())
+    time.sleep(1.0)
+    assert w1.get(f"/couch/{world.db('G1')}/").status_code == 200
+    assert "Exception in ASGI application" not in world.server.log.read_text()
