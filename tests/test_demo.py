@@ -15,7 +15,7 @@ from server.embedded_couch import free_port
 from sync import accounts, demo, naming, schema
 from sync.couch import Couch
 from sync.directory import Directory
-from tests.conftest import ROOT
+from tests.conftest import ROOT, RunningServer
 
 TODAY = date(2026, 11, 20)
 
@@ -160,5 +160,4 @@ def test_serve_demo_prints_the_accounts_and_the_url_and_they_log_in(couch_server
                            json={"name": "supervisor1", "password": demo.DEMO_PASSWORD})
         assert login.status_code == 200 and "community:C01" in login.json()["roles"]
     finally:
-        proc.terminate()
-        proc.wait(10)
+        RunningServer(f"http://127.0.0.1:{port}", proc, env, log).stop()
