@@ -16,7 +16,7 @@ import re
 import struct
 import tempfile
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 from xml.parsers import expat
@@ -57,7 +57,9 @@ def last_row_hint(path: Path) -> int | None:
     return int(m.group(1)) if m else None
 
 
-def _parse_xml(f: IO[bytes], start, end=None, text=None) -> None:
+def _parse_xml(f: IO[bytes], start: Callable[[str, dict[str, str]], None],
+               end: Callable[[str], None] | None = None,
+               text: Callable[[str], None] | None = None) -> None:
     p = expat.ParserCreate(namespace_separator="}")
     p.buffer_text = True
     p.StartElementHandler = start
