@@ -61,6 +61,7 @@ class OutboxWorker:
         self._polled_at = -math.inf
         self._requests_flowing = False
         self._scanned_at = -math.inf
+        self._more_pending = False  # the last scan stopped at its limit: CouchDB holds more
         self._recheck_at: float | None = None  # when a claim of a dead holder runs out
         self.stopping = threading.Event()
         self._lock = threading.Lock()  # step() and stop() never work the queue together
@@ -71,7 +72,8 @@ class OutboxWorker:
         with self._lock:
             generation = lease.generation if lease is not None else 0
             if generation != self._generation or (
-                    time.monotonic() - self._scanned_at > RESCAN_SECONDS):
+                    time.monotonic() - self._scanned_at > RESCAN_SECONDS) or (
+                    self._more_pending and len(self.queue) < self.capacity):
                 self._scan(fresh=generation != self._generation)
                 self._generation = generation
             elif self._recheck_at is not None and time.time() >= self._recheck_at:
@@ -109,8 +111,12 @@ class OutboxWorker:
             self.expander.load()
         _, self._recheck_at = self.outbox.recover_stale()
         until = time.time() + RESCAN_SECONDS
-        for doc in self.outbox.due(until, limit=10 * self.capacity):
-            self._enqueue(doc)
+        limit = 10 * self.capacity
+        due = self.outbox.due(until, limit)
+        for doc in due:
+            if doc["_id"] not in self.queue:
+                self._enqueue(doc)
+        self._more_pending = len(due) == limit
         self._scanned_at = time.monotonic()
 
     def _enqueue(self, doc: dict[str, Any]) -> None:

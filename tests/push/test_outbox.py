@@ -224,3 +224,17 @@ def test_figures_count_deliveries_by_state_and_kind(push, standin, make_worker):
     assert figures["by_state"][SENT] == 2 and figures["by_state"][GONE] == 1
     assert figures["by_kind"]["assignment"] == {SENT: 2, GONE: 1}
     assert figures["sent_last_24h"] == 2 and figures["total"] == 3
+
+
+def test_pending_work_larger_than_one_scan_is_all_sent_after_a_takeover(
+        push, standin, make_worker):
+    # Deliveries left pending by a replica that stopped (here: written and never claimed).
+    for i in range(30):
+        subscribe(push, standin, f"w_{i}", f"phone{i}")
+        assign(push, f"w_{i}")
+    expander = make_worker("stopped-replica").expander
+    expander.poll()
+    expander.expand(room=100)
+    successor = make_worker("successor", concurrency=1)  # its scans load 20 at a time
+    run_until(successor, lambda: len(standin.delivered()) == 30)
+    assert settled(push) and {d["state"] for d in deliveries(push)} == {SENT}
