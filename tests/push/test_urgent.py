@@ -4,8 +4,10 @@ from __future__ import annotations
 
 from server.push.urgent import UrgentNeedWatcher
 from sync import accounts
+from sync.directory import Directory
 from sync.naming import grid_db_name
 from sync.push_outbox import push_db
+from tests.conftest import unique_name
 from tests.push.conftest import HOUSEHOLD, run_until, subscribe
 
 
@@ -23,8 +25,15 @@ def requests(couch) -> list[dict]:
 
 
 def test_urgent_needs_reach_the_supervisors_of_that_community_once(push, standin, make_worker):
-    accounts.create(push, "sup_c1", "supervisor", communities=["C1"], password="password1")
-    accounts.create(push, "sup_c2", "supervisor", communities=["C2"], password="password1")
+    # Accounts live in the one _users database all tests share: communities of our own.
+    mine, other = unique_name("C"), unique_name("C")
+    directory = Directory(push)
+    directory.add_community(mine, "桂花社区", "S1")
+    directory.add_community(other, "梧桐社区", "S1")
+    directory.add_grid("G1", "第一网格", mine)
+    sup, sup_other = unique_name("sup"), unique_name("sup")
+    accounts.create(push, sup, "supervisor", communities=[mine], password="password1")
+    accounts.create(push, sup_other, "supervisor", communities=[other], password="password1")
     db = grid_db_name("G1", push.prefix)
     push.put(db, dict(HOUSEHOLD))
     push.put(db, visit("visit:old", [{"need_id": "n-old", "category": "medical",
@@ -44,9 +53,9 @@ def test_urgent_needs_reach_the_supervisors_of_that_community_once(push, standin
     assert watcher.step() == 1
     assert watcher.step() == 0
     req, = requests(push)
-    assert (req["kind"], req["user"], req["ref"]) == ("urgent_need", "sup_c1", "visit:new")
+    assert (req["kind"], req["user"], req["ref"]) == ("urgent_need", sup, "visit:new")
 
-    subscribe(push, standin, "sup_c1", "sup-phone")
+    subscribe(push, standin, sup, "sup-phone")
     run_until(make_worker(), lambda: len(standin.delivered("sup-phone")) == 1)
     sent, = standin.delivered("sup-phone")
     assert sent.payload["title"] == "紧急诉求"
