@@ -115,16 +115,16 @@ export const app = {
   },
 
   async logout() {
-    await turnOffPush().catch(() => {}); // offline: the server drops it on the next 404/410
+    // Offline, the server drops the subscription at its next 404/410; without a service
+    // worker, push-client waits for one forever: never let that hold up a logout.
+    await Promise.race([turnOffPush().catch(() => {}), new Promise((r) => setTimeout(r, 3000))]);
     await api.logout().catch(() => {}); // offline: the server session simply expires
-    await wipeDevice(this.grids.map((g) => g.store), this.grids.map((g) => g.sync));
-    forgetServiceWorker();
-    this.grids = [];
-    this.profile = null;
+    await this.wipe();
     window.history.replaceState(null, '', '/app/');
     showLogin();
   },
 
+  /** Erase every grid and everything else the phone holds (see wipe.js). */
   async wipe() {
     await wipeDevice(this.grids.map((g) => g.store), this.grids.map((g) => g.sync));
     forgetServiceWorker();
@@ -244,10 +244,14 @@ function showLogin(options = {}) {
 app.showLogin = showLogin;
 
 window.addEventListener('hashchange', route);
-// PouchDB's replicator asks the server for info() after each batch without handling a lost
-// connection; the sync state already reports it, so that one error is not worth a crash log.
+// PouchDB's replicator asks the server for info() after each batch without handling its
+// failure (a lost connection, an expired session). The replication itself reports the same
+// failure to the sync state, which the header shows; the stray copy is not a crash.
 window.addEventListener('unhandledrejection', (event) => {
-  if (event.reason instanceof TypeError && /fetch/i.test(event.reason.message)) event.preventDefault();
+  const reason = event.reason;
+  const lostConnection = reason instanceof TypeError && /fetch/i.test(reason.message);
+  const httpAnswer = typeof reason?.status === 'number';
+  if (lostConnection || httpAnswer) event.preventDefault();
 });
 followNotificationClicks();
 window.addEventListener('online', () => app.grids.forEach(({ sync }) => sync.setOnline(true)));

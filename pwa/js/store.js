@@ -48,8 +48,9 @@ export class GridStore extends EventTarget {
     }
   }
 
+  /** The list can be shown: the ledger is here (or the first sync found the grid empty). */
   get ready() {
-    return this.index.households.size > 0;
+    return this.index.households.size > 0 || Boolean(this.sync?.meta?.initial_done);
   }
 
   rebuild() {

@@ -484,8 +484,11 @@ export class GridSync extends EventTarget {
   stopLive() {
     if (this.reps) {
       for (const rep of Object.values(this.reps)) {
-        rep.removeAllListeners();
+        // Cancel first: PouchDB aborts the pull's _changes longpoll from its own 'cancel'
+        // listener, which removeAllListeners() removes. Otherwise every restart leaves one
+        // request open, and after five the browser's six connections per host are used up.
         rep.cancel();
+        rep.removeAllListeners();
       }
       this.reps = null;
     }

@@ -123,7 +123,8 @@ class Phone:
         return page
 
     def watch(self, page: Page) -> None:
-        page.on("pageerror", lambda e: self.errors.append(f"pageerror: {e.stack or e}"))
+        page.on("pageerror", lambda e: self.errors.append(
+            f"pageerror: {e.name}: {e.message}\n{e.stack or ''}"))
 
     def new_page(self) -> Page:
         assert self.context is not None
