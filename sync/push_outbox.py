@@ -1,16 +1,18 @@
 """The push outbox: one CouchDB document per message to one device.
 
-A delivery moves `pending → sending → sent | gone | failed | expired`, and back to
-`pending` for a retry. Every move is a rev-checked update, so of two server replicas (or a
-worker and its own restarted self) exactly one wins each claim. A delivery found still
-`sending` after its claim ran out belongs to a process that died mid-send: nobody can know
-whether the push service got it, so it becomes `interrupted` and is never sent again —
-at most once, because a duplicate "new assignment" is worse than a missing one that the
-app shows anyway. A graceful stop finishes its sends first, so only a crash interrupts.
+A delivery is born `sending` (claimed by the worker that has room for it), or `pending`,
+and moves `sending → sent | gone | failed | expired`, or back to `pending` for a retry
+(`pending → sending` is a claim). Every move is a rev-checked update, so of two server
+replicas (or a worker and its own restarted self) exactly one wins each claim. A delivery
+found still `sending` after its claim ran out belongs to a process that died mid-send:
+nobody can know whether the push service got it, so it becomes `interrupted` and is never
+sent again — at most once, because a duplicate "new assignment" is worse than a missing one
+that the app shows anyway. A graceful stop finishes its sends first, so only a crash
+interrupts.
 
 Deliveries live in their own database (OUTBOX); requests and subscriptions in the push
-database. Ids are derived from what a delivery is for (request id + subscription id): writing the
-same delivery twice is a conflict, not a second message.
+database. Ids are derived from what a delivery is for (request id + subscription id):
+writing the same delivery twice is a conflict, not a second message.
 """
 
 from __future__ import annotations
@@ -33,7 +35,6 @@ log = logging.getLogger("doorstep.push.outbox")
 PENDING, SENDING, SENT = "pending", "sending", "sent"
 GONE, FAILED, EXPIRED, INTERRUPTED = "gone", "failed", "expired", "interrupted"
 STATES = (PENDING, SENDING, SENT, GONE, FAILED, EXPIRED, INTERRUPTED)
-FINAL = frozenset({SENT, GONE, FAILED, EXPIRED, INTERRUPTED})
 
 MAX_ATTEMPTS = 8
 BACKOFF_CAP = 3600.0  # never wait more than an hour between two tries
@@ -55,7 +56,7 @@ POLICIES: dict[str, Policy] = {
     "urgent_need": Policy(ttl=86400, urgency="high"),
 }
 
-# Subscriptions and requests change rarely; deliveries change three times each. Each view
+# Subscriptions and requests change rarely; every delivery is written at least twice. Each view
 # indexes every change of its database, so deliveries live in a database of their own and
 # the views that requests and subscriptions need never wade through them.
 OUTBOX = "doorstep_push_outbox"
