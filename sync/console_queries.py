@@ -491,7 +491,7 @@ def needs(snaps: Sequence[GridSnapshot], now: datetime, state: str = "",
           overdue_only: bool = False) -> list[Need]:
     out = [n for s in snaps for n in s.needs
            if (not state or n.state == state) and (not overdue_only or n.overdue(now))]
-    out.sort(key=lambda n: (not n.overdue(now), n.raised_at), reverse=False)
+    out.sort(key=lambda n: (not n.overdue(now), n.raised_at))
     return out
 
 

@@ -29,8 +29,7 @@ async def listing(ctx: Ctx) -> Response:
     scope = scopes.resolve(ctx, names, ctx.field("scope"))
     config = await ctx.run(ctx.console.tag_config)
     period = q.Period.now(ctx.console.tz, config)
-    status = await ctx.run(ctx.console.hub.status)
-    snaps = await ctx.run(ctx.console.snapshots.get, scope.grid_ids, period, status)
+    snaps = await ctx.run(ctx.console.snapshots.get, scope.grid_ids, period)
     found = sorted((c for s in snaps for c in s.conflicts), key=lambda c: c.at)
     return render(ctx, "conflicts.html", scope=scope, scopes=scopes.available(ctx, names),
                   found=found, grid_names={g.id: g.name for g in scope.grids},

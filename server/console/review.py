@@ -3,8 +3,6 @@ history, approve or return with a reason, and bulk approval."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.responses import Response
 from starlette.routing import Route
 
@@ -17,14 +15,12 @@ PAGE_SIZE = 100
 DONE = ("approved", "returned", "bulk")  # flash messages a redirect may ask for
 
 
-async def _snapshots(ctx: Ctx, scope: scopes.Scope, grid: str) -> tuple[list[q.GridSnapshot],
-                                                                         q.Period, Any]:
+async def _snapshots(ctx: Ctx, scope: scopes.Scope, grid: str
+                     ) -> tuple[list[q.GridSnapshot], q.Period]:
     config = await ctx.run(ctx.console.tag_config)
     period = q.Period.now(ctx.console.tz, config)
-    status = await ctx.run(ctx.console.hub.status)
     grids = [ctx.grid(grid).id] if grid else scope.grid_ids
-    snaps = await ctx.run(ctx.console.snapshots.get, grids, period, status)
-    return snaps, period, status
+    return await ctx.run(ctx.console.snapshots.get, grids, period), period
 
 
 @page
@@ -40,7 +36,7 @@ async def queue(ctx: Ctx) -> Response:
         raise Refused(400, ctx.t("console.error.bad_value", field="outcome"))
     flt = q.QueueFilter(grid, ctx.field("worker"), parse_day(ctx, "from"), parse_day(ctx, "to"),
                         outcome)
-    snaps, period, status = await _snapshots(ctx, scope, grid)
+    snaps, period = await _snapshots(ctx, scope, grid)
     items = q.review_queue(snaps, period, flt)
     try:
         page_no = max(1, int(ctx.field("page", "1")))
@@ -53,8 +49,7 @@ async def queue(ctx: Ctx) -> Response:
         ctx, "review.html", scope=scope, scopes=scopes.available(ctx, names), items=shown,
         total=len(items), page_no=page_no, pages=(len(items) + PAGE_SIZE - 1) // PAGE_SIZE,
         flt=flt, workers=workers, outcomes=q.OUTCOMES, period=period,
-        grid_names={g.id: g.name for g in scope.grids},
-        as_of=q.as_of(snaps),
+        grid_names={g.id: g.name for g in scope.grids}, as_of=q.as_of(snaps),
         flash=ctx.t(f"console.review.done_{done}", n=ctx.field("n", "0")) if done in DONE
         else "",
     )
