@@ -6,7 +6,9 @@ import time
 
 from server.push.expand import CHECKPOINT
 from server.push.subscriptions import Subscriptions
+from sync.console_actions import request_push
 from sync.couch import Couch
+from sync.naming import grid_db_name
 from sync.push_outbox import (
     EXPIRED,
     FAILED,
@@ -238,3 +240,21 @@ def test_pending_work_larger_than_one_scan_is_all_sent_after_a_takeover(
     successor = make_worker("successor", concurrency=1)  # its scans load 20 at a time
     run_until(successor, lambda: len(standin.delivered()) == 30)
     assert settled(push) and {d["state"] for d in deliveries(push)} == {SENT}
+
+
+def test_a_returned_visit_tells_its_worker_why_and_opens_the_amendment(
+        push, standin, make_worker):
+    subscribe(push, standin, "w_zhang", "phone")
+    assign(push, "w_zhang", n=0)  # the household only
+    db = grid_db_name("G1", push.prefix)
+    push.put(db, {"_id": "review:v1", "type": "review", "grid": "G1", "household": "G1-3-2-502",
+                  "visit": "visit:v1", "decision": "returned", "reason": "照片不清楚，请补拍",
+                  "author": "sup_li", "at": iso(time.time())})
+    # What the console writes when a supervisor returns a visit (sync/console_actions.py).
+    request_push(push, "returned_visit", "w_zhang", "G1", "G1-3-2-502", "review:v1",
+                 iso(time.time()))
+    run_until(make_worker(), lambda: len(standin.delivered("phone")) == 1)
+    sent, = standin.delivered("phone")
+    assert sent.payload["title"] == "走访被退回，请更正"
+    assert sent.payload["body"] == "3栋2单元502室：照片不清楚，请补拍"
+    assert sent.payload["url"] == "/app/#/v/visit:v1/amend"
