@@ -5,9 +5,11 @@ Pooled connections expire after 4 s because pouchdb-server (Node) closes idle on
 repeat. Transport failures become `UpstreamError`s carrying the status and JSON body the
 browser should see: 502 when CouchDB is unreachable, 504 when it does not answer in time.
 
-Two pools: short requests share at most 64 connections (more would not make CouchDB
-faster, and httpcore checks every pooled connection on each request, so a big pool costs
-CPU per request); change feeds, which hold a connection for minutes, each get their own.
+At most 64 short requests wait on CouchDB at once; more would not make it faster. The
+others queue on a semaphore here, not in httpcore's pool, whose bookkeeping walks every
+queued request and every connection each time one finishes: with hundreds of phones
+syncing at once that costs more CPU than the proxying itself. Change feeds, which hold a
+connection for minutes, each get their own connection outside that limit.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ import logging
 import sys
 from typing import Any
 
+import anyio
 import httpx
 
 logging.getLogger("httpx").setLevel(logging.WARNING)  # not one log line per proxied request
@@ -52,7 +55,8 @@ class Upstream:
         # no cookie is ever kept: CouchDB prefers a session cookie to our admin header, so a
         # user's cookie from a login check must never ride on a later request.
         self.pooled = httpx.AsyncHTTPTransport(limits=httpx.Limits(
-            max_connections=64, max_keepalive_connections=16, keepalive_expiry=4.0))
+            max_connections=None, max_keepalive_connections=16, keepalive_expiry=4.0))
+        self.slots = anyio.Semaphore(64)
         self.feeds = httpx.AsyncHTTPTransport(limits=httpx.Limits(
             max_connections=None, max_keepalive_connections=0))
 
@@ -77,7 +81,11 @@ class Upstream:
             request = httpx.Request(method, self.url + target, content=content,
                                     headers=all_headers, extensions=extensions)
             try:
-                response = await transport.handle_async_request(request)
+                if feed:
+                    response = await transport.handle_async_request(request)
+                else:
+                    async with self.slots:  # until the answer's headers are here
+                        response = await transport.handle_async_request(request)
                 response.request = request
                 if not stream:
                     try:
