@@ -208,7 +208,10 @@ export class GridSync extends EventTarget {
       else pending.other += 1;
     }
     const denied = Object.entries(this.meta.denied).map(([id, d]) => ({ id, reason: d.reason }));
-    this.set({ pending, denied });
+    // A new local change ends 'idle' at once, before the push even wakes up: idle means
+    // everything is on the server.
+    const phase = this.state.phase === 'idle' && pending.total > 0 ? 'syncing' : this.state.phase;
+    this.set({ pending, denied, phase });
     return pending;
   }
 

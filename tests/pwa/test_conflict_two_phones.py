@@ -68,7 +68,7 @@ def edit_in_visit_form(page: Page, *, phone: str | None = None, tag: str | None 
     expect(page.locator(".household-view")).to_be_visible()
 
 
-def set_online(phones: tuple[Phone, Phone], pages: tuple[Page, Page], online: bool) -> None:
+def set_online(phones: tuple[Phone, ...], pages: tuple[Page, ...], online: bool) -> None:
     for phone, page in zip(phones, pages, strict=True):
         assert phone.context is not None
         phone.context.set_offline(not online)
@@ -177,3 +177,21 @@ def test_two_phones_offline_merge_then_conflict(two_workers: Field,
         values = banner.locator("li[data-path=phone]")
         expect(values).to_contain_text("13933330000")
         expect(values).to_contain_text("13922220000")
+
+
+def test_a_phone_in_and_out_of_signal_all_day_keeps_syncing(two_workers: Field,
+                                                            phones: tuple[Phone, Phone]) -> None:
+    """Every return of the signal restarts sync; none may leave a request behind (six held
+    `_changes` longpolls use up the browser's connections to the server, and sync stalls)."""
+    f = two_workers
+    f.put(household(HID, "5", "1", 3, "301"))
+    page = phones[0].open()
+    log_in(page, f.worker)
+    wait_idle(page)
+    for i in range(7):
+        set_online(phones[:1], (page,), False)
+        edit_in_visit_form(page, phone=f"1390000000{i}")
+        set_online(phones[:1], (page,), True)
+        wait_idle(page)
+        assert server_doc(f)["phone"] == f"1390000000{i}"
+    assert len([v for v in f.all("visit") if v["author"] == f.worker]) == 7
