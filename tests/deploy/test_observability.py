@@ -81,7 +81,9 @@ def test_hub_freshness_is_reported_from_the_hub_checkpoints(couch_server, couch:
     from tests.conftest import start_server
 
     Hub(couch).copy_all(["G1", "G2"])  # G9 never copied
-    s = start_server(couch_server, prefix, tmp_path / "hub-figures")
+    # No background jobs: the server's own hub copy would otherwise copy G9 first.
+    s = start_server(couch_server, prefix, tmp_path / "hub-figures",
+                     extra_env={"DOORSTEP_BACKGROUND": "0"})
     try:
         lines = metric_lines(s)
     finally:
