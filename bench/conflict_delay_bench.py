@@ -16,8 +16,7 @@ a household of its own:
   conflict left and both phones' local PouchDB hold exactly that revision, without
   `_conflicts`.
 
-Each measure starts from a freshly loaded, synced app on both phones (`Phone.reopen` says
-why). Timed from Python, polling the phones' databases and the server every 50 ms. Prints each
+Timed from Python, polling the phones' databases and the server every 50 ms. Prints each
 run, the median and the maximum of both, and their ratio. Bounded: at most 20 runs, each
 wait gives up after 60 s, and the whole script after 15 minutes.
 """
@@ -136,17 +135,6 @@ class Phone:
             status = self.page.locator("header .status").evaluate("e => ({...e.dataset})")
             raise SystemExit(f"the phone never reported idle: {status}") from None
 
-    def reopen(self) -> None:
-        """Reload the app, online, and wait until it synced.
-
-        Under Chromium's offline emulation, `_changes` longpolls aborted while offline keep
-        their connections (pouchdb-server never ends a longpoll), and after five offline
-        spells in one page the six connections per host are all held: a fresh page per run
-        keeps the runs independent of that artefact (see docs/benchmarks.md).
-        """
-        self.page.reload()
-        self.wait_idle()
-
     def online(self, on: bool) -> None:
         self.context.set_offline(not on)
         expect(self.page.locator(f"header .status[data-online={str(on).lower()}]")
@@ -182,8 +170,6 @@ def server_doc(couch: Couch, db: str, hid: str) -> dict[str, Any]:
 
 
 def baseline(couch: Couch, db: str, a: Phone, b: Phone, hid: str, run: int) -> float:
-    a.reopen()
-    b.reopen()
     a.online(False)
     a.edit_phone(hid, f"1391111{run:04d}")
     rev = a.local(hid)["rev"]
@@ -195,8 +181,6 @@ def baseline(couch: Couch, db: str, a: Phone, b: Phone, hid: str, run: int) -> f
 
 
 def conflict(couch: Couch, db: str, a: Phone, b: Phone, hid: str, run: int) -> float:
-    a.reopen()
-    b.reopen()
     a.online(False)
     b.online(False)
     a.edit_phone(hid, f"1392222{run:04d}")

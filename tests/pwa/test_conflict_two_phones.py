@@ -4,6 +4,7 @@ The real field app in two Chromium profiles, a real server with its background r
 embedded CouchDB. Different fields: the server merges them silently and both phones end on
 the same revision. The same field: the value edited last goes in (docs/conflicts.md), an open
 conflict record keeps both, and both phones show it the way a worker at the door sees it.
+And a phone whose signal comes and goes many times keeps syncing (no request left behind).
 """
 
 from __future__ import annotations
