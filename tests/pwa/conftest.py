@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, Playwright, sync_playwright
+from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
 
 from sync import accounts, naming, schema
 from sync.couch import Couch
@@ -26,6 +26,10 @@ PASSWORD = "correct-horse-1"
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 PHONE = {"width": 360, "height": 740}
+
+# The machines running the suite are shared and slow at times: waits are generous, and a test
+# that passes only waits as long as the app needs.
+expect.set_options(timeout=15_000)
 
 
 def chromium_path() -> str | None:

@@ -197,6 +197,7 @@ def test_household_page_shows_what_is_open(field_server: Field, phone: Phone, gr
     page.locator(".tile:has(input[value=met])").click()
     expect(page.locator("input[name=visit_type][value=follow_up]")).to_be_checked()
     page.click("button[type=submit]")
+    expect(page.locator(".household-view h2.address")).to_be_visible()
     expect(page.locator(".household-view .card.assignment")).to_have_count(0)
     wait_idle(page)
     (answer,) = [v for v in f.all("visit") if v["author"] == f.worker]
