@@ -27,10 +27,6 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
                  "--disable-component-update", "--disable-sync", "--no-first-run"]
 PHONE = {"width": 360, "height": 740}
 
-# The machines running the suite are shared and slow at times: waits are generous, and a test
-# that passes only waits as long as the app needs.
-expect.set_options(timeout=15_000)
-
 
 def chromium_path() -> str | None:
     """DOORSTEP_CHROMIUM names a Chromium; 'playwright' (or nothing) means Playwright's own."""
@@ -145,8 +141,12 @@ class Phone:
 @pytest.fixture
 def phone(playwright: Playwright, tmp_path: Path, field_server: Field) -> Iterator[Phone]:
     p = Phone(playwright, tmp_path / "phone-profile", field_server.server.url)
+    # The machines running the suite are shared and slow at times: waits are generous (a test
+    # that passes waits only as long as the app needs), for these tests only.
+    expect.set_options(timeout=15_000)
     try:
         yield p
     finally:
+        expect.set_options(timeout=5_000)
         p.close()
     assert not p.errors, p.errors
