@@ -17,6 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Playwright, sync_playwright
 
 from server.embedded_couch import EmbeddedCouch, free_port
 from server.settings import Settings
@@ -151,3 +152,20 @@ def server(couch_server: CouchServer, couch: Couch, community: Community, prefix
         yield s
     finally:
         s.stop()
+
+
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+
+
+def chromium_options() -> dict[str, object]:
+    """Launch options: Debian's Chromium when DOORSTEP_CHROMIUM names it, else Playwright's."""
+    path = os.environ.get("DOORSTEP_CHROMIUM", "playwright")
+    return {"args": CHROMIUM_ARGS, **({} if path == "playwright" else {"executable_path": path})}
+
+
+@pytest.fixture(scope="session")
+def playwright() -> Iterator[Playwright]:
+    """One Playwright driver for the whole run: a second sync driver in the same thread fails."""
+    with sync_playwright() as p:
+        yield p

@@ -9,7 +9,6 @@ for what the hub copied rather than show the previous figures (DOORSTEP_CONSOLE_
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Iterator
@@ -20,14 +19,20 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, sync_playwright
+from playwright.sync_api import Browser, Page, Playwright
 
 from sync import accounts, naming, schema
 from sync.couch import Couch
 from sync.directory import Directory
 from sync.hub import Hub
 from sync.provision import provision
-from tests.conftest import CouchServer, RunningServer, start_server, unique_name
+from tests.conftest import (
+    CouchServer,
+    RunningServer,
+    chromium_options,
+    start_server,
+    unique_name,
+)
 
 PASSWORD = "correct-horse-1"
 ACCOUNTS = {
@@ -126,20 +131,13 @@ def office(couch_server: CouchServer, tmp_path_factory: pytest.TempPathFactory
 
 # --- browsers -----------------------------------------------------------------------------------
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
-
-
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Browser]:
-    path = os.environ.get("DOORSTEP_CHROMIUM", "playwright")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(args=CHROMIUM_ARGS, **({} if path == "playwright"
-                                                      else {"executable_path": path}))
-        try:
-            yield b
-        finally:
-            b.close()
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    b = playwright.chromium.launch(**chromium_options())
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 def wait_for(condition: Callable[[], Any], what: str, seconds: float = 20) -> Any:

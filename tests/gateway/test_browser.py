@@ -6,34 +6,29 @@ The page is the server's own /login page (same origin, so the session cookie fro
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import Page, sync_playwright
+from playwright.sync_api import Page, Playwright
 
 from sync import naming
+from tests.conftest import chromium_options
 from tests.gateway import factories
 from tests.gateway.conftest import PASSWORD, World
 
 POUCHDB = Path(__file__).resolve().parents[2] / "node_modules/pouchdb/dist/pouchdb.min.js"
-ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-        "--disable-component-update", "--disable-sync", "--no-first-run"]
 
 
 @pytest.fixture(scope="module")
-def browser() -> Iterator[Any]:
-    path = os.environ.get("DOORSTEP_CHROMIUM", "playwright")
-    with sync_playwright() as pw:
-        b = pw.chromium.launch(args=ARGS, **({} if path == "playwright"
-                                             else {"executable_path": path}))
-        try:
-            yield b
-        finally:
-            b.close()
+def browser(playwright: Playwright) -> Iterator[Any]:
+    b = playwright.chromium.launch(**chromium_options())
+    try:
+        yield b
+    finally:
+        b.close()
 
 
 def _page(browser: Any, world: World, key: str | None) -> Page:

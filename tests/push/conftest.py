@@ -18,7 +18,6 @@ from sync.naming import grid_db_name
 from sync.push_outbox import ensure_push_db, iso, push_db
 from tests.conftest import Community
 from tests.push.standin import PushStandin
-from tests.pwa.conftest import playwright  # noqa: F401 (the browser fixture, for test_e2e)
 
 
 @pytest.fixture

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from playwright.sync_api import BrowserContext, Page, Playwright, expect, sync_playwright
+from playwright.sync_api import BrowserContext, Page, Playwright, expect
 
 from sync import accounts, naming, schema
 from sync.couch import Couch
@@ -89,12 +89,6 @@ def field_server(couch_server: CouchServer, tmp_path: Path) -> Iterator[Field]:
         yield f
     finally:
         f.server.stop()
-
-
-@pytest.fixture(scope="session")
-def playwright() -> Iterator[Playwright]:
-    with sync_playwright() as p:
-        yield p
 
 
 class Phone:
