@@ -87,7 +87,7 @@ export class GridStore extends EventTarget {
     }
     const current = await this.db.get(visitId);
     const visit = correctedVisit(current, form);
-    const known = new Set(current.needs.map((n) => n.need_id));
+    const known = new Set((current.needs || []).map((n) => n.need_id));
     return this.write(visit, edits, photo, visit.needs.filter((n) => !known.has(n.need_id))
       .map((n) => n.need_id));
   }

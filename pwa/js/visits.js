@@ -43,7 +43,7 @@ export function correctedVisit(visit, form) {
     visit_type: form.visit_type,
     notes: form.notes || '',
     // Needs already raised stay raised (their events exist); new ones are added.
-    needs: [...visit.needs, ...form.needs.map((n) => ({
+    needs: [...(visit.needs || []), ...form.needs.map((n) => ({
       need_id: crypto.randomUUID(), category: n.category, text: n.text, urgent: !!n.urgent,
     }))],
     gps: form.gps === undefined ? visit.gps : form.gps,

@@ -126,3 +126,29 @@ def test_english_from_the_catalogue(field_server: Field, phone: Phone) -> None:
     expect(page.locator("h2.address")).to_have_text("Bldg 8, Unit 1, Rm 102")
     expect(page.locator(".due")).to_have_text("Due now")
     assert page.evaluate("document.documentElement.lang") == "en"
+
+
+def test_every_screen_fits_360_px_with_thumb_sized_targets(field_server: Field,
+                                                          phone: Phone) -> None:
+    f = field_server
+    f.put(household("G1-8-1-103", "8", "1", 1, "103", members=MEMBERS))
+    page = phone.open()
+    log_in(page, f.worker)
+    wait_idle(page)
+    targets = ", ".join(["button", "a.button", "a.row", "select", ".tile span", "nav.tabs a",
+                         "input:not([type=checkbox]):not([type=radio]):not([type=file])"])
+    measure = """(targets) => {
+        const small = [...document.querySelectorAll(targets)]
+          .filter((el) => el.offsetParent !== null)
+          .map((el) => [el.className || el.tagName, el.getBoundingClientRect().height])
+          .filter(([, height]) => height < 40);
+        return {width: document.documentElement.scrollWidth, small};
+    }"""
+    for route in ("#/", "#/h/G1-8-1-103", "#/h/G1-8-1-103/visit", "#/tasks", "#/me"):
+        page.goto(f"/app/{route}")
+        page.wait_for_timeout(300)
+        if route.endswith("/visit"):
+            page.locator("details.ledger > summary").click()
+        got = page.evaluate(measure, targets)
+        assert got["width"] <= 360, route
+        assert got["small"] == [], route

@@ -211,7 +211,7 @@ export function renderVisitForm(app, { mode, householdId, visitId, query }) {
     h('label.block', t('form.notes'),
       h('textarea', { name: 'notes', rows: 3, value: form.notes, oninput: (e) => { form.notes = e.target.value; } })),
     h('fieldset', h('legend', t('form.needs')),
-      mode === 'correct' && original.needs.length ? h('ul.muted', original.needs.map((n) => h('li', `${t(`need.${n.category}`)}: ${n.text}`))) : null,
+      mode === 'correct' && original.needs?.length ? h('ul.muted', original.needs.map((n) => h('li', `${t(`need.${n.category}`)}: ${n.text}`))) : null,
       needsList,
       h('button.secondary', { type: 'button', onclick: () => { form.needs.push({ category: NEED_CATEGORIES[0], text: '', urgent: false }); paintNeeds(); } }, t('form.add_need'))),
     h('details.ledger', { open: false },
