@@ -54,7 +54,10 @@ def test_a_graceful_restart_mid_outbox_sends_each_message_exactly_once(
             for user in USERS:
                 assign(push, user)
             wait_for(lambda: len(standin.delivered()) >= 4)
-            server.stop()  # SIGTERM: sends in flight finish, the rest goes back to pending
+            # SIGTERM: sends in flight finish, the rest goes back to pending. Shutting down
+            # waits for every background job's step, so give it longer than the fixture does.
+            server.process.terminate()
+            server.process.wait(60)
             stopped_with = len(standin.delivered())
             assert stopped_with < len(USERS), "the outbox finished before the restart"
             server = start(couch_server, prefix, tmp_path)
