@@ -5,16 +5,18 @@ Pooled connections expire after 4 s because pouchdb-server (Node) closes idle on
 repeat. Transport failures become `UpstreamError`s carrying the status and JSON body the
 browser should see: 502 when CouchDB is unreachable, 504 when it does not answer in time.
 
-At most 64 short requests wait on CouchDB at once; more would not make it faster. The
+At most 16 short requests wait on CouchDB at once; more would not make it faster. The
 others queue on a semaphore here, not in httpcore's pool, whose bookkeeping walks every
-queued request and every connection each time one finishes: with hundreds of phones
-syncing at once that costs more CPU than the proxying itself. Change feeds, which hold a
+queued request and every connection (some of it twice over) each time one finishes: with
+hundreds of phones syncing at once that costs more CPU than the proxying itself. For the
+same reason the connections are spread over a few small pools. Change feeds, which hold a
 connection for minutes, each get their own connection outside that limit.
 """
 
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import logging
 import sys
@@ -31,6 +33,9 @@ except ImportError:
     # httpcore imports sniffio each time it takes a lock (~17 times per request); when it is
     # not installed, each attempt searches sys.path again. Remember that it is missing.
     sys.modules["sniffio"] = None  # type: ignore[assignment]
+
+CONCURRENT = 16  # requests waiting on CouchDB at once; its one Node thread gains nothing more
+POOLS = 4  # httpcore's pool bookkeeping grows with the square of its size: several small ones
 
 # Errors that mean "the connection died before an answer", where one retry is safe.
 _STALE = (httpx.RemoteProtocolError, httpx.ReadError, httpx.WriteError)
@@ -54,15 +59,17 @@ class Upstream:
         # redirects or auth flows, and skipping them saves CPU on every request. Above all
         # no cookie is ever kept: CouchDB prefers a session cookie to our admin header, so a
         # user's cookie from a login check must never ride on a later request.
-        self.pooled = httpx.AsyncHTTPTransport(limits=httpx.Limits(
-            max_connections=None, max_keepalive_connections=16, keepalive_expiry=4.0))
-        self.slots = anyio.Semaphore(64)
+        self.pools = [httpx.AsyncHTTPTransport(limits=httpx.Limits(
+            max_connections=None, max_keepalive_connections=8, keepalive_expiry=4.0))
+            for _ in range(POOLS)]
+        self.turn = itertools.cycle(self.pools)
+        self.slots = anyio.Semaphore(CONCURRENT)
         self.feeds = httpx.AsyncHTTPTransport(limits=httpx.Limits(
             max_connections=None, max_keepalive_connections=0))
 
     async def aclose(self) -> None:
-        await self.pooled.aclose()
-        await self.feeds.aclose()
+        for transport in (*self.pools, self.feeds):
+            await transport.aclose()
 
     async def send(self, method: str, target: str, *, content: bytes | None = None,
                    headers: dict[str, str] | None = None, stream: bool = False,
@@ -72,7 +79,7 @@ class Upstream:
 
         With `stream`, the caller reads the body and must close the response.
         """
-        transport = self.feeds if feed else self.pooled
+        transport = self.feeds if feed else next(self.turn)
         all_headers = {"Accept": "application/json", "Accept-Encoding": "identity",
                        **(headers or {}), **(self.admin_headers if admin else {})}
         extensions = {"timeout": (timeout or self.timeout).as_dict()}
