@@ -115,9 +115,17 @@ def test_logout_asks_about_unsynced_visits_and_then_wipes_everything(
     page.locator(".dialog button", has_text="取消").click()  # second thoughts: nothing lost
     assert status(page)["pendingVisits"] == "1"
 
-    # Sync first: the visit goes up, then the phone is wiped.
-    phone.context.set_offline(False)
+    # "Sync first" without a signal: nothing is wiped, and the worker is told.
     page.click("button.danger.big")
+    page.locator(".dialog button", has_text="先同步再退出").click()
+    expect(page.locator(".toast")).to_contain_text("同步没有完成")
+    assert status(page)["pendingVisits"] == "1"
+    assert storage(page)["idb"]
+
+    # With a signal: the visit goes up, then the phone is wiped.
+    page.click("button.danger.big")
+    expect(page.locator(".dialog")).to_contain_text("还有 1 次走访")
+    phone.context.set_offline(False)
     page.locator(".dialog button", has_text="先同步再退出").click()
     expect(page.locator(".login-view")).to_be_visible(timeout=30_000)
     assert [v["notes"] for v in f.all("visit") if v["author"] == f.worker] == ["不会上传"]
