@@ -255,13 +255,12 @@ class Resolver:
 
     def _write_records(self, db: str, docs: dict[str, dict[str, Any]]) -> list[bool]:
         """Write conflict and audit records; True for each one that is new."""
-        results = self.couch.bulk_docs(db, list(docs.values()))
-        out = []
-        for r in results:
+        new: dict[str, bool] = {}
+        for r in self.couch.bulk_docs(db, list(docs.values())):
             if r.get("error") and r["error"] != "conflict":
                 raise CouchUnavailable(f"writing record {r.get('id')} in {db} failed: {r}")
-            out.append(not r.get("error"))
-        return out
+            new[r["id"]] = not r.get("error")  # by id: pouchdb-server may answer out of order
+        return [new.get(doc_id, False) for doc_id in docs]
 
     def _write_revisions(self, db: str, docs: list[dict[str, Any]]) -> None:
         if not docs:

@@ -233,12 +233,24 @@ async def _bulk_docs(call: _Call) -> Response:
         stored = [(v, v.doc["_rev"]) for v in accepted if v.doc_id not in failed]
         results = list(upstream_results) + [v.rejection() for v in verdicts if v.reason]
     else:
-        stored = [(v, r["rev"]) for v, r in zip(accepted, upstream_results, strict=False)
-                  if r.get("ok")]
-        answers = iter(upstream_results)
-        results = [v.rejection() if v.reason else next(answers) for v in verdicts]
+        # Matched by id, not position: pouchdb-server sometimes answers out of order.
+        answers = _answers_by_doc(accepted, upstream_results)
+        stored = [(v, a["rev"]) for v, a in zip(accepted, answers, strict=True) if a.get("ok")]
+        by_verdict = {id(v): a for v, a in zip(accepted, answers, strict=True)}
+        results = [v.rejection() if v.reason else by_verdict[id(v)] for v in verdicts]
     await _audit(call, stored)
     return proxy.json_response(call.request, 201, results)
+
+
+def _answers_by_doc(accepted: list[writes.Verdict], upstream: list[dict[str, Any]]
+                    ) -> list[dict[str, Any]]:
+    """CouchDB's answer for each accepted document, in the order they were sent."""
+    pending: dict[Any, list[dict[str, Any]]] = {}
+    for answer in upstream:
+        pending.setdefault(answer.get("id"), []).append(answer)
+    missing = {"error": "unknown_error", "reason": "CouchDB gave no answer for this document"}
+    return [pending[v.doc_id].pop(0) if pending.get(v.doc_id) else {"id": v.doc_id, **missing}
+            for v in accepted]
 
 
 async def _audit(call: _Call, stored: list[tuple[writes.Verdict, str]]) -> None:
