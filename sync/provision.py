@@ -19,7 +19,6 @@ SYSTEM_DESIGN = {
     naming.DIRECTORY: design.DIRECTORY,
     naming.HUB: design.HUB,
     naming.SESSIONS: design.SESSIONS,
-    naming.PUSH: None,
     naming.LEASES: None,
 }
 
@@ -31,6 +30,10 @@ def provision(couch: Couch) -> list[str]:
             changes.append(f"created {name}")
     for base, ddoc in SYSTEM_DESIGN.items():
         changes += ensure_database(couch, couch.name(base), ddoc)
+    # Imported here: the push module builds on ensure_database from this one.
+    from sync.push_outbox import ensure_push_db
+
+    changes += ensure_push_db(couch)
     directory = Directory(couch)
     if couch.get(directory.db, "config:tags") is None:
         couch.put(directory.db, {"_id": "config:tags", **DEFAULT_TAGS})
