@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
+from starlette.testclient import TestClient
 
 from server.security_headers import SecurityHeaders
 from tests.conftest import RunningServer, start_server
@@ -73,26 +73,22 @@ def test_forwarded_headers_from_anyone_else_are_ignored(elsewhere: RunningServer
         assert r.headers["location"].startswith("http://127.0.0.1:"), r.headers["location"]
 
 
-def _cookie_app(https: bool) -> httpx.AsyncClient:
+def _cookie_app(https: bool) -> TestClient:
     async def login(request: Request) -> JSONResponse:
         r = JSONResponse({"ok": True})
         r.set_cookie("doorstep_session", "abc", httponly=True, samesite="strict")
         r.set_cookie("already", "x", secure=True)
         return r
 
-    app = SecurityHeaders(Starlette(routes=[Route("/login", login)]), https=https)
-    return httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t")
+    # TestClient runs the app in its own thread: the test run's Playwright driver holds
+    # an event loop in this one, so asyncio.run() is not available here.
+    return TestClient(SecurityHeaders(Starlette(routes=[Route("/login", login)]), https=https))
 
 
 @pytest.mark.parametrize("https", [True, False])
 def test_cookies_are_secure_behind_https_whoever_set_them(https: bool) -> None:
-    import asyncio
-
-    async def fetch() -> list[str]:
-        async with _cookie_app(https) as http:
-            return (await http.get("/login")).headers.get_list("set-cookie")
-
-    cookies = asyncio.run(fetch())
+    with _cookie_app(https) as http:
+        cookies = http.get("/login").headers.get_list("set-cookie")
     session = next(c for c in cookies if c.startswith("doorstep_session="))
     assert ("Secure" in session) is https
     assert "HttpOnly" in session
