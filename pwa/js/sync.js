@@ -372,8 +372,11 @@ export class GridSync extends EventTarget {
       live: true, retry: true, batch_size: 500, batches_limit: 4, back_off_function: backoff,
     };
     const since = this.meta.since || {};
+    // Pushes stay under the gateway's body limit (16 MiB) even if every visit carries a
+    // 200 KB photo (about 270 KB in base64): 40 of them are about 11 MB.
+    const pushOpts = { ...opts, batch_size: 40 };
     const push = PouchDB.replicate(this.local, this.remote,
-      since.push === undefined ? { ...opts } : { ...opts, since: since.push });
+      since.push === undefined ? pushOpts : { ...pushOpts, since: since.push });
     const pull = PouchDB.replicate(this.remote, this.local,
       since.pull === undefined ? { ...opts } : { ...opts, since: since.pull });
     this.reps = { push, pull };
