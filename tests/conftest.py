@@ -17,7 +17,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.sync_api import Playwright, sync_playwright
+from playwright.sync_api import Browser, Playwright, sync_playwright
 
 from server.embedded_couch import EmbeddedCouch, free_port
 from server.settings import Settings
@@ -169,3 +169,12 @@ def playwright() -> Iterator[Playwright]:
     """One Playwright driver for the whole run: a second sync driver in the same thread fails."""
     with sync_playwright() as p:
         yield p
+
+
+@pytest.fixture(scope="module")
+def browser(playwright: Playwright) -> Iterator[Browser]:
+    b = playwright.chromium.launch(**chromium_options())
+    try:
+        yield b
+    finally:
+        b.close()

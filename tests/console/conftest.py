@@ -19,7 +19,7 @@ from typing import Any
 
 import httpx
 import pytest
-from playwright.sync_api import Browser, Page, Playwright
+from playwright.sync_api import Browser, Page
 
 from sync import accounts, naming, schema
 from sync.couch import Couch
@@ -29,7 +29,6 @@ from sync.provision import provision
 from tests.conftest import (
     CouchServer,
     RunningServer,
-    chromium_options,
     start_server,
     unique_name,
 )
@@ -130,15 +129,6 @@ def office(couch_server: CouchServer, tmp_path_factory: pytest.TempPathFactory
 
 
 # --- browsers -----------------------------------------------------------------------------------
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Browser]:
-    b = playwright.chromium.launch(**chromium_options())
-    try:
-        yield b
-    finally:
-        b.close()
-
 
 def wait_for(condition: Callable[[], Any], what: str, seconds: float = 20) -> Any:
     deadline = time.monotonic() + seconds

@@ -7,28 +7,17 @@ The page is the server's own /login page (same origin, so the session cookie fro
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-import pytest
-from playwright.sync_api import Page, Playwright
+from playwright.sync_api import Page
 
 from sync import naming
-from tests.conftest import chromium_options
 from tests.gateway import factories
 from tests.gateway.conftest import PASSWORD, World
 
 POUCHDB = Path(__file__).resolve().parents[2] / "node_modules/pouchdb/dist/pouchdb.min.js"
-
-
-@pytest.fixture(scope="module")
-def browser(playwright: Playwright) -> Iterator[Any]:
-    b = playwright.chromium.launch(**chromium_options())
-    try:
-        yield b
-    finally:
-        b.close()
 
 
 def _page(browser: Any, world: World, key: str | None) -> Page:
