@@ -75,8 +75,8 @@ class Community:
     other_grid: str
 
 
-@pytest.fixture
-def community(couch: Couch) -> Community:
+def add_community(couch: Couch) -> Community:
+    """Write the small hierarchy into the directory and provision its grid databases."""
     d = Directory(couch)
     d.add_street("S1", "城南街道")
     d.add_community("C1", "桂花社区", "S1")
@@ -86,6 +86,11 @@ def community(couch: Couch) -> Community:
     d.add_grid("G9", "第九网格", "C2")
     provision(couch)
     return Community("S1", "C1", ("G1", "G2"), "C2", "G9")
+
+
+@pytest.fixture
+def community(couch: Couch) -> Community:
+    return add_community(couch)
 
 
 @dataclass

@@ -23,12 +23,12 @@ from playwright.sync_api import Browser, Page
 
 from sync import accounts, naming, schema
 from sync.couch import Couch
-from sync.directory import Directory
 from sync.hub import Hub
 from sync.provision import provision
 from tests.conftest import (
     CouchServer,
     RunningServer,
+    add_community,
     start_server,
     unique_name,
 )
@@ -105,14 +105,7 @@ def office(couch_server: CouchServer, tmp_path_factory: pytest.TempPathFactory
     prefix = unique_name("con") + "_"
     couch = Couch(couch_server.url, couch_server.user, couch_server.password, prefix)
     provision(couch)
-    d = Directory(couch)
-    d.add_street("S1", "城南街道")
-    d.add_community("C1", "桂花社区", "S1")
-    d.add_community("C2", "梧桐社区", "S1")
-    for gid, name, community in (("G1", "第一网格", "C1"), ("G2", "第二网格", "C1"),
-                                 ("G9", "第九网格", "C2")):
-        d.add_grid(gid, name, community)
-    provision(couch)
+    add_community(couch)
     names = {}
     for key, (role, grids, communities) in ACCOUNTS.items():
         names[key] = unique_name(key)

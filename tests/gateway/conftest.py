@@ -17,9 +17,14 @@ import pytest
 
 from sync import accounts, naming
 from sync.couch import Couch
-from sync.directory import Directory
 from sync.provision import provision
-from tests.conftest import CouchServer, RunningServer, start_server, unique_name
+from tests.conftest import (
+    CouchServer,
+    RunningServer,
+    add_community,
+    start_server,
+    unique_name,
+)
 from tests.gateway import factories
 
 PASSWORD = "correct-horse-1"
@@ -63,14 +68,7 @@ def build_world(couch_server: CouchServer, var: Path, extra_env: dict[str, str] 
     prefix = unique_name("gw") + "_"
     couch = Couch(couch_server.url, couch_server.user, couch_server.password, prefix)
     provision(couch)
-    d = Directory(couch)
-    d.add_street("S1", "城南街道")
-    d.add_community("C1", "桂花社区", "S1")
-    d.add_community("C2", "梧桐社区", "S1")
-    d.add_grid("G1", "第一网格", "C1")
-    d.add_grid("G2", "第二网格", "C1")
-    d.add_grid("G9", "第九网格", "C2")
-    provision(couch)
+    add_community(couch)
     households = {}
     for grid in GRIDS:
         hid = f"{grid}-3-2-502"
