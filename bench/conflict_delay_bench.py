@@ -39,7 +39,7 @@ from playwright.sync_api import Browser, expect, sync_playwright
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from pwa_common import (  # noqa: E402,I001
-    CHROMIUM_ARGS, ROOT, _wait_for, chromium_path, median)
+    CHROMIUM_ARGS, ROOT, chromium_path, median, wait_for_server)
 from server.embedded_couch import EmbeddedCouch, free_port  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from sync import accounts, naming, resolver  # noqa: E402
@@ -102,7 +102,7 @@ def server(households: int) -> Iterator[tuple[Couch, str, str]]:
                                     env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                                     stdin=subprocess.DEVNULL)
             url = f"http://127.0.0.1:{port}"
-            _wait_for(url, proc, log)
+            wait_for_server(url, proc, log)
             yield couch, url, db
         finally:
             if proc is not None:

@@ -57,7 +57,7 @@ def stack(extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
                                       env=env, stdout=(var / "server.log").open("wb"),
                                       stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
             url = f"http://127.0.0.1:{port}"
-            _wait_for(url, server, var / "server.log")
+            wait_for_server(url, server, var / "server.log")
             yield Stack(couch, embedded, url, server)
         finally:
             if server is not None:
@@ -66,7 +66,7 @@ def stack(extra_env: dict[str, str] | None = None) -> Iterator[Stack]:
             embedded.stop()
 
 
-def _wait_for(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
+def wait_for_server(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if server.poll() is not None:

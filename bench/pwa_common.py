@@ -10,15 +10,14 @@ import os
 import subprocess
 import sys
 import tempfile
-import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
+
+from gateway_common import wait_for_server  # noqa: E402  (bench/ is on the path)
 
 from server.embedded_couch import EmbeddedCouch, free_port  # noqa: E402
 from server.settings import Settings  # noqa: E402
@@ -48,18 +47,6 @@ class Stack:
     docs: int  # documents in it, design documents not counted
     households: int
     var: Path
-
-
-def _wait_for(url: str, server: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited:\n{log.read_text()}")
-        with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return
-        time.sleep(0.2)
-    raise SystemExit("the server did not start within 60 s")
 
 
 def load_grid(couch: Couch, households: int, visit_months: int) -> tuple[str, int, int]:
@@ -104,7 +91,7 @@ def stack(households: int = 500, visit_months: int = 14) -> Iterator[Stack]:
                                       env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
                                       stdin=subprocess.DEVNULL)
             url = f"http://127.0.0.1:{port}"
-            _wait_for(url, server, log)
+            wait_for_server(url, server, log)
             yield Stack(couch, url, db, count, n_households, var)
         finally:
             if server is not None:
