@@ -12,24 +12,15 @@ import os
 from collections.abc import Callable
 
 from server import metrics
-from server.errors import ConfigError
-from server.settings import Settings
+from server.settings import Settings, number_setting
 from sync.couch import Couch
 from sync.leases import DEFAULT_TTL, Lease, LeasedJob, new_holder_id
 
 
 def lease_ttl(env: dict[str, str] | None = None) -> float:
     """DOORSTEP_LEASE_TTL: seconds after which a silent holder's jobs move to another replica."""
-    raw = (os.environ if env is None else env).get("DOORSTEP_LEASE_TTL", "")
-    if not raw:
-        return DEFAULT_TTL
-    try:
-        ttl = float(raw)
-    except ValueError:
-        raise ConfigError(f"DOORSTEP_LEASE_TTL must be a number of seconds, got {raw!r}") from None
-    if not 3 <= ttl <= 3600:
-        raise ConfigError(f"DOORSTEP_LEASE_TTL must be between 3 and 3600 seconds, got {raw}")
-    return ttl
+    return number_setting(os.environ if env is None else env, "DOORSTEP_LEASE_TTL",
+                          DEFAULT_TTL, 3, 3600)
 
 
 class Jobs:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import json
 import os
 import secrets
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from server import errors
 from server.push.keys import new_private_key as new_vapid_key
@@ -73,6 +75,32 @@ def from_env(env: dict[str, str] | None = None) -> Settings:
         node=env.get("DOORSTEP_NODE", "node"),
         background=env.get("DOORSTEP_BACKGROUND", "1") not in ("0", "false", "no"),
     )
+
+
+def number_setting(env: Mapping[str, str], name: str, default: float, lo: float, hi: float
+                   ) -> float:
+    """A numeric setting between `lo` and `hi`; missing or empty means `default`."""
+    raw = env.get(name, "")
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        value = float("nan")
+    if not lo <= value <= hi:
+        raise errors.ConfigError(f"{name} must be a number from {lo:g} to {hi:g}, got {raw!r}")
+    return value
+
+
+def timezone_setting(env: Mapping[str, str]) -> ZoneInfo:
+    """DOORSTEP_TIMEZONE (default Asia/Shanghai): what "today" and a day mean."""
+    value = env.get("DOORSTEP_TIMEZONE") or "Asia/Shanghai"
+    try:
+        return ZoneInfo(value)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise errors.ConfigError(
+            f"DOORSTEP_TIMEZONE must be a time zone name such as Asia/Shanghai, got {value!r}"
+        ) from None
 
 
 def ensure_var_dir(settings: Settings) -> None:

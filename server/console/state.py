@@ -8,9 +8,9 @@ import os
 import time
 from dataclasses import dataclass
 from typing import Any
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
-from server.errors import ConfigError
+from server.settings import number_setting, timezone_setting
 from sync.console_queries import FRESH_WAIT, Snapshots
 from sync.couch import Couch
 from sync.directory import Directory
@@ -25,40 +25,20 @@ NAMES_SECONDS = 30.0
 
 
 def timezone(env: dict[str, str] | None = None) -> ZoneInfo:
-    """DOORSTEP_TIMEZONE (default Asia/Shanghai): what "today" and a day mean on pages."""
-    value = (os.environ if env is None else env).get("DOORSTEP_TIMEZONE") or "Asia/Shanghai"
-    try:
-        return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"DOORSTEP_TIMEZONE must be a time zone name such as Asia/Shanghai, got {value!r}"
-        ) from None
+    """What "today" and a day mean on pages (DOORSTEP_TIMEZONE)."""
+    return timezone_setting(os.environ if env is None else env)
 
 
 def hub_interval(env: dict[str, str] | None = None) -> float:
-    raw = (os.environ if env is None else env).get("DOORSTEP_HUB_INTERVAL", "")
-    if not raw:
-        return HUB_INTERVAL
-    try:
-        seconds = float(raw)
-    except ValueError:
-        seconds = -1
-    if not 0.2 <= seconds <= 3600:
-        raise ConfigError(f"DOORSTEP_HUB_INTERVAL must be 0.2 to 3600 seconds, got {raw!r}")
-    return seconds
+    return number_setting(os.environ if env is None else env, "DOORSTEP_HUB_INTERVAL",
+                          HUB_INTERVAL, 0.2, 3600)
 
 
 def fresh_wait(env: dict[str, str] | None = None) -> float:
     """DOORSTEP_CONSOLE_WAIT: seconds a page waits for grids the hub just copied before it
     shows their previous figures (and says as of when)."""
-    raw = (os.environ if env is None else env).get("DOORSTEP_CONSOLE_WAIT", "")
-    try:
-        seconds = float(raw) if raw else FRESH_WAIT
-    except ValueError:
-        seconds = -1
-    if not 0 <= seconds <= 600:
-        raise ConfigError(f"DOORSTEP_CONSOLE_WAIT must be 0 to 600 seconds, got {raw!r}")
-    return seconds
+    return number_setting(os.environ if env is None else env, "DOORSTEP_CONSOLE_WAIT",
+                          FRESH_WAIT, 0, 600)
 
 
 @dataclass(frozen=True)

@@ -6,9 +6,10 @@ import os
 import re
 from dataclasses import dataclass
 from datetime import time
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from server.errors import ConfigError
+from server.settings import number_setting, timezone_setting
 
 _CONTACT = re.compile(r"^(mailto:[^@\s]+@[^@\s]+|https://\S+)$")
 
@@ -40,15 +41,12 @@ class PushConfig:
             contact=contact,
             digest_time=_clock("DOORSTEP_PUSH_DIGEST_TIME",
                                env.get("DOORSTEP_PUSH_DIGEST_TIME"), d.digest_time),
-            timezone=_zone(env.get("DOORSTEP_TIMEZONE"), d.timezone),
-            concurrency=int(_number("DOORSTEP_PUSH_CONCURRENCY",
-                                    env.get("DOORSTEP_PUSH_CONCURRENCY"), d.concurrency, 1, 256)),
-            send_timeout=_number("DOORSTEP_PUSH_TIMEOUT", env.get("DOORSTEP_PUSH_TIMEOUT"),
-                                 d.send_timeout, 0.1, 120),
-            retry_base=_number("DOORSTEP_PUSH_RETRY_BASE", env.get("DOORSTEP_PUSH_RETRY_BASE"),
-                               d.retry_base, 0.01, 3600),
-            poll_interval=_number("DOORSTEP_PUSH_POLL", env.get("DOORSTEP_PUSH_POLL"),
-                                  d.poll_interval, 0.05, 300),
+            timezone=timezone_setting(env),
+            concurrency=int(number_setting(env, "DOORSTEP_PUSH_CONCURRENCY",
+                                           d.concurrency, 1, 256)),
+            send_timeout=number_setting(env, "DOORSTEP_PUSH_TIMEOUT", d.send_timeout, 0.1, 120),
+            retry_base=number_setting(env, "DOORSTEP_PUSH_RETRY_BASE", d.retry_base, 0.01, 3600),
+            poll_interval=number_setting(env, "DOORSTEP_PUSH_POLL", d.poll_interval, 0.05, 300),
             urgent_alerts=env.get("DOORSTEP_PUSH_URGENT_ALERTS", "1") not in ("0", "false", "no"),
             allow_http_endpoints=env.get("DOORSTEP_PUSH_ALLOW_HTTP", "") in ("1", "true", "yes"),
         )
@@ -61,26 +59,3 @@ def _clock(name: str, value: str | None, default: time) -> time:
     if not m:
         raise ConfigError(f"{name} must be a time of day such as 08:00, got {value!r}")
     return time(int(m.group(1)), int(m.group(2)))
-
-
-def _zone(value: str | None, default: ZoneInfo) -> ZoneInfo:
-    if not value:
-        return default
-    try:
-        return ZoneInfo(value)
-    except (ZoneInfoNotFoundError, ValueError):
-        raise ConfigError(
-            f"DOORSTEP_TIMEZONE must be a time zone name such as Asia/Shanghai, got {value!r}"
-        ) from None
-
-
-def _number(name: str, value: str | None, default: float, lo: float, hi: float) -> float:
-    if value is None or value == "":
-        return default
-    try:
-        n = float(value)
-    except ValueError:
-        n = float("nan")
-    if not lo <= n <= hi:
-        raise ConfigError(f"{name} must be a number from {lo} to {hi}, got {value!r}")
-    return n
