@@ -51,8 +51,10 @@ def write(couch: Couch, grid: str, *docs: dict[str, Any]) -> list[dict[str, Any]
     """Store documents in a grid database (as a device's replication would)."""
     db = naming.grid_db_name(grid, couch.prefix)
     schema.validate_all(docs)
-    answer = couch.bulk_docs(db, list(docs))
-    for doc, result in zip(docs, answer, strict=True):
+    # By id: pouchdb-server does not always answer in the order the documents were sent.
+    answer = {r["id"]: r for r in couch.bulk_docs(db, list(docs))}
+    for doc in docs:
+        result = answer[doc["_id"]]
         assert result.get("ok"), result
         doc["_rev"] = result["rev"]
     return list(docs)
