@@ -115,14 +115,6 @@ HUB = {
     "_id": "_design/hub",
     "language": "javascript",
     "views": {
-        "by_grid_type": {
-            "map": "function (doc) { if (doc.type && doc.grid) emit([doc.grid, doc.type], null); }",
-            "reduce": "_count",
-        },
-        "visits_by_grid_time": {
-            "map": "function (doc) { if (doc.type === 'visit') emit([doc.grid, doc.visited_at],"
-            " [doc.household, doc.author, doc.outcome]); }",
-        },
         # The console's lists, one key range per grid and kind (sync/console_queries.py).
         # One view rather than one per kind: pouchdb-server indexes each view in its own pass.
         "grid_rows": {"map": _GRID_ROWS, "reduce": "_count"},
