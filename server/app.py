@@ -13,6 +13,7 @@ from starlette.routing import Route
 
 from server import access, console, observability, pwa_routes, sessions
 from server.api import auth as auth_api
+from server.api import devices as devices_api
 from server.gateway.endpoint import GatewayRoute
 from server.jobs import Jobs
 from server.metrics import GatewayMetrics
@@ -39,7 +40,7 @@ def create_app(settings: Settings, couch: Couch) -> Starlette:
 
     app = Starlette(routes=[Route("/healthz", healthz), *pwa_routes.routes(),
                             *observability.routes(),
-                            *auth_api.routes(), GatewayRoute(),
+                            *auth_api.routes(), *devices_api.routes(), GatewayRoute(),
                             console.mount(), *push_routes.routes()],
                     lifespan=lifespan)
     app.state.settings = settings

@@ -34,6 +34,9 @@ def provision(couch: Couch) -> list[str]:
     from sync.push_outbox import ensure_push_db
 
     changes += ensure_push_db(couch)
+    from sync.devices import ensure_devices_db  # phones' sync reports (server-only)
+
+    changes += ensure_devices_db(couch)
     directory = Directory(couch)
     if couch.get(directory.db, "config:tags") is None:
         couch.put(directory.db, {"_id": "config:tags", **DEFAULT_TAGS})

@@ -1,8 +1,10 @@
 """The dashboard of a scope: coverage this quarter per grid, overdue and special-care
-households, visits per worker per day over 14 days, needs by state, and sync health."""
+households, visits per worker per day over 14 days, needs by state, and sync health (what
+the hub received from each worker, and what their phones last reported: sync/devices.py)."""
 
 from __future__ import annotations
 
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from starlette.responses import Response
@@ -10,6 +12,7 @@ from starlette.responses import Response
 from server.console import scopes
 from server.console.web import Ctx, page, render, script_json
 from sync import console_queries as q
+from sync.devices import PENDING_LATE, SYNC_LATE, Devices, sync_health
 
 
 @page
@@ -23,11 +26,14 @@ async def dashboard(ctx: Ctx) -> Response:
     snaps = await ctx.run(console.snapshots.get, scope.grid_ids, period, status)
     figures = await ctx.run(console.snapshots.figures, snaps, config, period)
     board = q.dashboard(snaps, config, period, figures=figures)
+    devices = await ctx.run(Devices(ctx.couch).in_grids, scope.grid_ids)
     grid_names = {g.id: g.name for g in scope.grids}
     rows = _rows(board, scope, names) if scope.kind != "community" else board.grids
     return render(
         ctx, "dashboard.html", scope=scope, scopes=scopes.available(ctx, names), board=board,
-        rows=rows, grid_names=grid_names, period=period, seen=seen, config=config,
+        rows=rows, grid_names=grid_names, period=period, config=config,
+        health=sync_health(board.workers, seen, devices), now=datetime.now(UTC),
+        late_hours=PENDING_LATE // timedelta(hours=1), late_days=SYNC_LATE.days,
         as_of=q.as_of(snaps),
         charts=script_json(_charts(ctx, board, rows, grid_names, period)),
         outcomes=q.OUTCOMES, need_states=q.NEED_STATES,
