@@ -32,7 +32,7 @@ from typing import Any
 from urllib.parse import quote
 
 from server.errors import CouchUnavailable
-from sync import audit, clock, merge, naming
+from sync import audit, clock, merge, naming, resolver_status
 from sync.couch import Couch
 from sync.directory import Directory, now
 from sync.leases import Lease, new_holder_id, run_with_lease
@@ -130,13 +130,15 @@ class Resolver:
         """One pass over every grid database, each up to the end of its changes feed.
 
         `keep()` is asked before every batch; when it says no (the lease was lost, the server
-        is stopping) the pass ends there, with every finished batch checkpointed.
+        is stopping) the pass ends there, with every finished batch checkpointed. A pass
+        that reaches the end is recorded for /metrics (sync/resolver_status.py).
         """
         out = {}
         for grid in Directory(self.couch).grids():
             if not keep():
-                break
+                return out
             out[grid.db] = self.resolve_db(grid.db, keep)
+        resolver_status.record_pass(self.couch, len(out))
         return out
 
     def resolve_db(self, db: str, keep: Keep = _always) -> Stats:

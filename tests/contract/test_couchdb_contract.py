@@ -33,6 +33,7 @@ import pytest
 
 from sync import accounts
 from sync.couch import Couch
+from sync.resolver_status import BACKLOG_DESIGN
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -61,6 +62,7 @@ ENDPOINTS: dict[str, str] = {
     "GET /{db}/_design/{ddoc}/_view/{view}?startkey&endkey&limit&include_docs": "console, push",
     "GET /{db}/_design/{ddoc}/_view/{view}?group_level (reduce)": "sync/push_outbox.py figures",
     "built-in reduce _count, _stats": "sync/design.py, sync/push_outbox.py design documents",
+    "map functions see doc._conflicts": "sync/resolver_status.py (the resolver backlog view)",
     "POST /{db}/_design/{ddoc}/_view/{view} {keys}": "server/push/subscriptions.py",
     "GET /{db}/_changes?style=all_docs&since&limit": "sync/resolver.py, sync/hub.py, backup",
     "GET /{db}/_changes?filter=_doc_ids&doc_ids": "gateway changes (PouchDB doc_ids)",
@@ -257,6 +259,19 @@ def check_views(couch: Couch, db: str, backend: Backend) -> None:
                                  params={"include_docs": True, "reduce": False},
                                  body={"keys": ["u1"]})
     assert status == 200 and sorted(r["id"] for r in body["rows"]) == ["a", "c"]
+
+
+@covers("map functions see doc._conflicts")
+def check_views_see_conflicts(couch: Couch, db: str, backend: Backend) -> None:
+    couch.put(db, dict(BACKLOG_DESIGN))
+    couch.bulk_docs(db, [{"_id": "household:h1", "_rev": f"2-{c * 32}", "type": "household",
+                          "_revisions": {"start": 2, "ids": [c * 32, "0" * 32]}} for c in "ab"]
+                    + [{"_id": "visit:v1", "_rev": "1-" + "c" * 32, "type": "visit"}],
+                    new_edits=False)
+    counts = couch.view(db, "resolver", "backlog", group_level=1)["rows"]
+    assert counts == [{"key": ["household"], "value": 1}]
+    couch.request("DELETE", path(db, "household:h1"), params={"rev": "2-" + "a" * 32})
+    assert couch.view(db, "resolver", "backlog", group_level=1)["rows"] == [], "merged: gone"
 
 
 @covers("GET /{db}/_changes?style=all_docs&since&limit",

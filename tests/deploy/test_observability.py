@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from sync import naming
 from sync.couch import Couch
@@ -92,3 +93,74 @@ def test_hub_freshness_is_reported_from_the_hub_checkpoints(couch_server, couch:
                    if line.startswith(("doorstep_hub_lag_seconds", "doorstep_hub_grids_not")))
     assert float(figures["doorstep_hub_grids_not_copied"]) == 1
     assert 0 <= float(figures["doorstep_hub_lag_seconds"]) < 3600
+
+
+def figures_of(server: RunningServer) -> dict[str, float]:
+    """Unlabelled samples by name."""
+    return {name: float(value) for name, value in (
+        line.rsplit(" ", 1) for line in metric_lines(server)
+        if line and not line.startswith("#") and "{" not in line)}
+
+
+def test_resolver_backlog_counts_conflicted_households_until_the_resolver_merges_them(
+        couch_server, couch: Couch, community, prefix: str, tmp_path) -> None:
+    from sync.hub import Hub
+    from sync.resolver import Resolver
+    from tests.conftest import start_server
+    from tests.test_resolver import push_conflicts
+
+    g1, g2 = (naming.grid_db_name(g, couch.prefix) for g in ("G1", "G2"))
+    push_conflicts(couch, g1, "G1", 2)  # two phones edited the same households offline
+    push_conflicts(couch, g2, "G2", 1)
+    hub = Hub(couch)
+    hub.copy_all(["G1", "G2", "G9"])
+    # No background jobs: the test decides when the resolver and the hub copy run.
+    s = start_server(couch_server, prefix, tmp_path / "backlog",
+                     extra_env={"DOORSTEP_BACKGROUND": "0",
+                                "DOORSTEP_METRICS_CACHE_SECONDS": "1"})
+    try:
+        before = figures_of(s)
+        assert before["doorstep_resolver_backlog_households"] == 3, "summed over grids"
+        assert before["doorstep_conflicted_other_documents"] == 0
+        assert "doorstep_resolver_last_pass_timestamp_seconds" not in before, "never ran"
+
+        started = time.time()
+        Resolver(couch).run_once()
+        hub.copy_all(["G1", "G2", "G9"])
+        time.sleep(1.2)  # the replica's cache of installation figures
+        after = figures_of(s)
+    finally:
+        s.stop()
+    assert after["doorstep_resolver_backlog_households"] == 0
+    assert started - 1 <= after["doorstep_resolver_last_pass_timestamp_seconds"] <= time.time()
+
+
+def test_metrics_answer_without_the_installation_figures_while_couchdb_is_down(
+        tmp_path) -> None:
+    from server.embedded_couch import EmbeddedCouch
+    from server.settings import Settings
+    from tests.conftest import CouchServer, start_server
+
+    own = EmbeddedCouch(Settings(var_dir=tmp_path / "couch"))
+    own.start()
+    stopped = False
+    try:
+        provision(Couch(own.url, own.user, own.password))
+        s = start_server(CouchServer(own.url, own.user, own.password, own), "",
+                         tmp_path / "server", {"DOORSTEP_BACKGROUND": "0",
+                                               "DOORSTEP_METRICS_CACHE_SECONDS": "1"})
+        try:
+            assert "doorstep_resolver_backlog_households" in figures_of(s)
+            own.stop()
+            stopped = True
+            time.sleep(1.2)
+            figures = figures_of(s)  # a 200, not a 500
+        finally:
+            s.stop()
+    finally:
+        if not stopped:
+            own.stop()
+    assert "process_resident_memory_bytes" in figures
+    for gone in ("doorstep_resolver_backlog_households",
+                 "doorstep_resolver_last_pass_timestamp_seconds", "doorstep_hub_lag_seconds"):
+        assert gone not in figures, f"{gone} left out rather than made up"
