@@ -1,6 +1,7 @@
 // One grid on the phone: its PouchDB (IndexedDB) and the index the screens read.
 // Every save goes to IndexedDB first and returns as soon as it is stored; sync is separate.
 
+import { appVersionNow } from './device-status.js';
 import { localDay } from './due.js';
 import { applyEdits, nowIso } from './ledger.js';
 import { buildIndex } from './model.js';
@@ -76,7 +77,7 @@ export class GridStore extends EventTarget {
    */
   async saveVisit({ householdId, form, edits = [], photo = null, amends = null, assignment = null }) {
     const visit = newVisit({ grid: this.grid.id, household: householdId, who: this.who, form,
-      appVersion: globalThis.DOORSTEP_APP_VERSION, amends, assignment });
+      appVersion: appVersionNow(), amends, assignment });
     return this.write(visit, edits, photo, visit.needs.map((n) => n.need_id));
   }
 

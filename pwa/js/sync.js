@@ -12,6 +12,11 @@
 // come from the server, plus documents the server refused. Whenever both directions are idle
 // without error the list is checked against the server with `_revs_diff`; only then is the
 // sync reported as done.
+//
+// After each sync attempt and whenever the pending count changes, the phone tells the server
+// (device-status.js): the supervisor's dashboard shows what is still waiting on which phone.
+
+import { deviceStatus } from './device-status.js';
 
 const PouchDB = globalThis.PouchDB;
 const META = '_local/doorstep_sync';
@@ -129,6 +134,7 @@ export class GridSync extends EventTarget {
       pending: { total: 0, visits: 0, households: 0, other: 0, ids: new Set() },
       error: null, denied: [],
     };
+    deviceStatus.track(this);
   }
 
   // -- state ----------------------------------------------------------------------------
@@ -211,7 +217,9 @@ export class GridSync extends EventTarget {
     // A new local change ends 'idle' at once, before the push even wakes up: idle means
     // everything is on the server.
     const phase = this.state.phase === 'idle' && pending.total > 0 ? 'syncing' : this.state.phase;
+    const before = this.state.pending.total;
     this.set({ pending, denied, phase });
+    if (pending.total !== before) deviceStatus.changed();
     return pending;
   }
 
@@ -469,12 +477,14 @@ export class GridSync extends EventTarget {
   /** For good (logout): nothing runs or reports after this. */
   close() {
     this.closed = true;
+    deviceStatus.untrack(this);
     this.stopLive();
     this.settle(Object.assign(new Error('closed'), { name: 'closed' }));
   }
 
   /** Resolve every syncNow() waiting for the outcome of the current attempt. */
   settle(err) {
+    deviceStatus.changed(); // an attempt ended, well or not
     const waiters = this.waiters;
     this.waiters = [];
     for (const w of waiters) (err ? w.reject(err) : w.resolve(this.state));
