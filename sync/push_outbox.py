@@ -96,6 +96,32 @@ OUTBOX_DESIGN: dict[str, Any] = {
 }
 
 
+# Delivery figures per scope and period (sync/push_figures.py). In a design document of its
+# own: CouchDB indexes the views of one design document together, and this one must not
+# slow down the worker's queries of `open`. One row per scope a delivery counts in,
+# [scope, created_at]; deliveries queued before they named their scopes go under "legacy".
+# The value: [kind, state, attempts, sent_at, user, communities, last_status, last_error
+# (only for deliveries that ended undelivered), last_attempt_at].
+FIGURES_DESIGN: dict[str, Any] = {
+    "_id": "_design/figures",
+    "language": "javascript",
+    "views": {
+        "by_scope": {
+            "map": "function (doc) {"
+            " if (doc.type !== 'delivery' || !doc.created_at) return;"
+            " var scopes = doc.scopes || ['legacy'], communities = [], i;"
+            " for (i = 0; i < scopes.length; i++)"
+            "  if (scopes[i].indexOf('community:') === 0) communities.push(scopes[i].slice(10));"
+            " var ended = ['failed', 'gone', 'expired', 'interrupted'].indexOf(doc.state) >= 0;"
+            " var value = [doc.kind, doc.state, doc.attempts || 0, doc.sent_at || null,"
+            "  doc.user || null, communities, doc.last_status || null,"
+            "  ended ? (doc.last_error || '') : null, doc.last_attempt_at || null];"
+            " for (i = 0; i < scopes.length; i++) emit([scopes[i], doc.created_at], value); }",
+        },
+    },
+}
+
+
 def iso(t: float) -> str:
     """Fixed-width UTC time with milliseconds, so view keys sort as times do."""
     dt = datetime.fromtimestamp(t, UTC)
@@ -117,7 +143,8 @@ def outbox_db(couch: Couch) -> str:
 def ensure_push_db(couch: Couch) -> list[str]:
     """The push databases with their views (admin-only; never replicated to devices)."""
     return (ensure_database(couch, push_db(couch), PUSH_DESIGN)
-            + ensure_database(couch, outbox_db(couch), OUTBOX_DESIGN))
+            + ensure_database(couch, outbox_db(couch), OUTBOX_DESIGN)
+            + ensure_database(couch, outbox_db(couch), FIGURES_DESIGN))
 
 
 def delivery_id(request_id: str, subscription_id: str) -> str:
@@ -126,7 +153,9 @@ def delivery_id(request_id: str, subscription_id: str) -> str:
 
 
 def new_delivery(request: dict[str, Any], subscription: dict[str, Any],
-                 payload: dict[str, Any], now: float) -> dict[str, Any]:
+                 payload: dict[str, Any], now: float, *, scopes: list[str]) -> dict[str, Any]:
+    """A delivery of `request` to one device; `scopes` are the figures it counts in
+    (sync/push_figures.py), fixed when it is queued."""
     policy = POLICIES[request["kind"]]
     return {
         "_id": delivery_id(request["_id"], subscription["_id"]),
@@ -134,6 +163,8 @@ def new_delivery(request: dict[str, Any], subscription: dict[str, Any],
         "request": request["_id"],
         "kind": request["kind"],
         "user": request["user"],
+        "grid": request.get("grid") or None,
+        "scopes": scopes,
         "subscription": subscription["_id"],
         "payload": payload,
         "ttl": policy.ttl,

@@ -22,6 +22,7 @@ from server.console import (
     export,
     households,
     needs,
+    push_delivery,
     review,
     static,
 )
@@ -55,6 +56,7 @@ def mount() -> Mount:
         *households.routes(),
         *conflicts.routes(),
         *export.routes(),
+        *push_delivery.routes(),
         *admin.routes(),
         *static.routes(),
     ])

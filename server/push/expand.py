@@ -27,6 +27,7 @@ from server.errors import CouchUnavailable
 from server.push import messages
 from sync import naming
 from sync.couch import Couch
+from sync.push_figures import Attribution
 from sync.push_outbox import (
     POLICIES,
     SENDING,
@@ -47,6 +48,7 @@ class Expander:
         self.couch = couch
         self.db = push_db(couch)
         self.outbox = Outbox(couch)
+        self.attribution = Attribution(couch)  # the figures each delivery counts in
         self.read_seq: Any = None  # how far the feed has been read; None: load() has not run
         self.saved_seq: Any = None  # the checkpoint: everything before it is expanded
         self.backlog: deque[tuple[Any, dict[str, Any]]] = deque()  # (seq, request) read
@@ -160,10 +162,12 @@ class Expander:
         grid = req.get("grid", "")
         household = context.get((grid, f"household:{req.get('household')}"))
         ref = context.get((grid, req.get("ref") or ""))
+        scopes = self.attribution.scopes(req) if subs else []
         made = []
         for sub in subs:
             lang = messages.language(sub.get("lang"))
-            made.append(new_delivery(req, sub, messages.payload(req, household, ref, lang), now))
+            made.append(new_delivery(req, sub, messages.payload(req, household, ref, lang), now,
+                                     scopes=scopes))
         return made, "" if subs else "the user has no device with notifications on"
 
     def _grid_docs(self, requests: list[dict[str, Any]]) -> dict[tuple[str, str], dict[str, Any]]:

@@ -4,7 +4,8 @@
     GET    /api/push/subscriptions?endpoint=…  signed in: does this device get notifications?
     POST   /api/push/subscriptions             signed in: {subscription, device, lang}
     DELETE /api/push/subscriptions             signed in: {endpoint} (only one's own)
-    GET    /api/push/figures                   supervisors and admins: delivery figures
+    GET    /api/push/figures?scope&days        supervisors and admins: delivery figures of
+                                               one of their scopes (server/console/push_delivery.py)
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
-from server.authz import ADMIN, SUPERVISOR, Principal
+from server.authz import Principal
+from server.console import push_delivery
 from server.errors import CouchUnavailable
 from server.gateway.upstream import UpstreamError
 from server.push.subscriptions import InvalidSubscription, parse
@@ -140,18 +142,12 @@ async def unsubscribe(request: Request) -> Response:
     return JSONResponse({"ok": True, "removed": removed})
 
 
-async def figures(request: Request) -> Response:
-    principal = await _principal(request)
-    if principal.role not in (SUPERVISOR, ADMIN):
-        return error(403, "forbidden", "delivery figures are for supervisors and admins")
-    return JSONResponse(await run_in_threadpool(request.app.state.push.figures))
-
-
 def routes() -> list[BaseRoute]:
     return [
         Route("/api/push/vapid-public-key", _handled(vapid_public_key), methods=["GET"]),
         Route("/api/push/subscriptions", _handled(subscription_state), methods=["GET"]),
         Route("/api/push/subscriptions", _handled(subscribe), methods=["POST"]),
         Route("/api/push/subscriptions", _handled(unsubscribe), methods=["DELETE"]),
-        Route("/api/push/figures", _handled(figures), methods=["GET"]),
+        # Scoped as the console's pages are: a supervisor sees her communities only.
+        Route("/api/push/figures", push_delivery.api, methods=["GET"]),
     ]

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from starlette.applications import Starlette
 
 from server.push.config import PushConfig
@@ -14,7 +12,7 @@ from server.push.subscriptions import Subscriptions
 from server.push.urgent import UrgentNeedWatcher
 from server.push.worker import OutboxWorker
 from sync.couch import Couch
-from sync.push_outbox import Outbox, ensure_push_db, push_db
+from sync.push_outbox import ensure_push_db
 
 DIGEST_CHECK_SECONDS = 30.0
 URGENT_CHECK_SECONDS = 15.0
@@ -27,15 +25,10 @@ class Push:
         self.config = config or PushConfig.from_env()
         self.keys = VapidKeys.from_secrets(secrets)
         self.subscriptions = Subscriptions(couch)
-        self.outbox = Outbox(couch)
         sender = Sender(self.keys, self.config.contact, self.config.send_timeout)
         self.worker = OutboxWorker(couch, self.config, sender, holder)
         self.digest = DigestJob(couch, self.config)
         self.urgent = UrgentNeedWatcher(couch)
-
-    def figures(self) -> dict[str, Any]:
-        body = self.couch.view(push_db(self.couch), "push", "subscriptions_by_user", limit=0)
-        return {**self.outbox.figures(), "subscriptions": body.get("total_rows", 0)}
 
     def stop(self) -> None:
         self.worker.stop()

@@ -126,9 +126,9 @@ def test_turning_on_and_off_and_logout_removing_only_that_devices_subscription(
 
 
 def test_delivery_figures_are_for_supervisors_and_admins(push_server, couch):
-    with PushStandin() as standin:
-        subscribe(couch, standin, "w_somebody", "phone")
     worker = login(push_server, couch)
+    with PushStandin() as standin:  # a worker of the supervisor's community
+        subscribe(couch, standin, worker.name, "phone")
     r = worker.get("/api/push/figures")
     assert r.status_code == 403 and r.json()["error"] == "forbidden"
     supervisor = login(push_server, couch, "supervisor")
