@@ -84,12 +84,14 @@ class DeviceStatus:
     last_sync: str | None
     last_error: str | None
     reported_at: str  # the server's clock: "as of" for the figures above
+    first_reported_at: str = ""  # when this device first reported
 
     @classmethod
     def from_doc(cls, doc: dict[str, Any]) -> DeviceStatus:
         return cls(doc["user"], doc["device"], doc.get("app_version", ""),
                    doc.get("pending", 0), doc.get("pending_visits", 0), doc.get("last_sync"),
-                   doc.get("last_error"), doc["reported_at"])
+                   doc.get("last_error"), doc["reported_at"],
+                   doc.get("first_reported_at", doc["reported_at"]))
 
     def late(self, now: datetime) -> str | None:
         """"pending" when changes were waiting at a report long ago, "sync" when the phone's
@@ -130,6 +132,7 @@ class Devices:
                 "pending": report.pending, "pending_visits": report.pending_visits,
                 "last_sync": last_sync, "last_error": report.last_error,
                 "reported_at": reported_at,
+                "first_reported_at": (current or {}).get("first_reported_at", reported_at),
             }
             if current:
                 doc["_rev"] = current["_rev"]
@@ -223,5 +226,15 @@ def sync_health(workers: Sequence[WorkerActivity], seen: dict[str, WorkerSeen],
     """Every worker with synced visits in the scope or a phone that reported in it: a worker
     whose pushes all fail has no visit on the server, and is the one to see."""
     activity = {w.worker: w for w in workers}
-    return [WorkerHealth(name, activity.get(name), seen.get(name), devices.get(name, []))
+    return [WorkerHealth(name, activity.get(name), seen.get(name),
+                         in_use(devices.get(name, [])))
             for name in sorted(activity.keys() | devices.keys())]
+
+
+def in_use(devices: Sequence[DeviceStatus]) -> list[DeviceStatus]:
+    """Leave out the phones a worker has moved on from: nothing was waiting on it when it fell
+    silent, and another phone of hers started reporting after that (a logout wipes the
+    phone's id, so every logout and login would otherwise leave a line that turns red). A
+    phone still holding changes always stays, and so do two phones used side by side."""
+    return [d for d in devices
+            if d.pending or not any(e.first_reported_at > d.reported_at for e in devices)]

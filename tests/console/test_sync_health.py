@@ -13,7 +13,7 @@ import httpx
 import pytest
 
 from sync import accounts
-from sync.devices import MAX_PER_USER, DeviceReport, Devices, DeviceStatus
+from sync.devices import MAX_PER_USER, DeviceReport, Devices, DeviceStatus, in_use
 from tests.conftest import unique_name
 from tests.console.conftest import PASSWORD, Console, Office
 
@@ -113,6 +113,9 @@ def test_the_worker_is_the_session_never_the_body(office: Office) -> None:
     devices = Devices(office.couch)
     assert [d.pending for d in devices.for_user(w2) if d.device == phone] == [0]
     assert [d.pending for d in devices.for_user(w1) if d.device == phone] == [7]
+    # Reports never reach a phone: replication cannot open their database.
+    for path in ("", "/_changes", "/_all_docs"):
+        assert w1_client.get(f"/couch/{devices.db}{path}").status_code == 403
 
 
 BAD_BODIES: list[tuple[str, Any, str]] = [
@@ -200,8 +203,8 @@ def test_late_phones_are_marked_and_moved_or_deactivated_workers_drop_out(
     devices.save(worker.name, ["G2"], DeviceReport(
         "dev-fine", "1", 0, 0, (now - timedelta(minutes=5)).strftime("%Y-%m-%dT%H:%M:%SZ"),
         None), now=now - timedelta(minutes=5))
-    devices.save(worker.name, ["G2"], DeviceReport("dev-never", "1", 0, 0, None, "auth"),
-                 now=now - timedelta(minutes=1))
+    devices.save(worker.name, ["G2"], DeviceReport("dev-never", "1", 1, 1, None, "auth"),
+                 now=now - timedelta(minutes=10))
     sup1 = office.login("sup1")
     rows = sync_health(sup1, "community:C1")
     assert rows[(worker.name, "dev-late")]["data-late"] == "pending"
@@ -236,6 +239,22 @@ def test_what_counts_as_late() -> None:
     assert status(0, 9, 9).late(now) is None  # nothing waiting, synced this morning
     assert status(0, 1, 49).late(now) == "sync"  # no complete sync for two days
     assert status(0, 1, None).late(now) == "sync"  # never
+
+
+def test_a_phone_replaced_with_nothing_waiting_leaves_the_table() -> None:
+    def phone(device: str, pending: int, first: str, last: str) -> DeviceStatus:
+        return DeviceStatus("w", device, "", pending, 0, last, None, last, first)
+
+    # Logged out on Monday with everything uploaded, logged in again on Tuesday: a new id.
+    before_logout = phone("dev-mon", 0, "2026-03-02T01:00:00Z", "2026-03-02T09:00:00Z")
+    after_login = phone("dev-tue", 0, "2026-03-03T01:00:00Z", "2026-03-03T09:00:00Z")
+    assert in_use([after_login, before_logout]) == [after_login]
+    # A replaced phone that still held changes stays: they may be lost with it.
+    lost = phone("dev-lost", 4, "2026-03-01T01:00:00Z", "2026-03-02T09:00:00Z")
+    assert in_use([after_login, lost]) == [after_login, lost]
+    # Two phones in use side by side both stay, even with nothing waiting.
+    other = phone("dev-other", 0, "2026-03-01T01:00:00Z", "2026-03-03T08:00:00Z")
+    assert in_use([after_login, other]) == [after_login, other]
 
 
 class Worker(Console):
