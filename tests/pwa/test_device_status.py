@@ -90,5 +90,6 @@ def test_a_phone_whose_uploads_fail_shows_its_pending_visits_on_the_dashboard(
     wait_idle(page)
     row = dashboard_row(supervisor, f.worker, device, lambda r: r["data-pending"] == "0", page)
     assert "data-error" not in row and "data-late" not in row
+    assert "全部已上传 · 截至" in row["text"]
     assert sorted(v["household"] for v in f.all("visit")) == hids
     assert {v["app_version"] for v in f.all("visit")} == {version}
