@@ -1,4 +1,4 @@
-"""Push in the running server: keys, configuration, the two background jobs and the API."""
+"""Push in the running server: keys, configuration, its background jobs and the API."""
 
 from __future__ import annotations
 
@@ -12,10 +12,12 @@ from server.push.subscriptions import Subscriptions
 from server.push.urgent import UrgentNeedWatcher
 from server.push.worker import OutboxWorker
 from sync.couch import Couch
+from sync.push_figures import IndexWarmer
 from sync.push_outbox import ensure_push_db
 
 DIGEST_CHECK_SECONDS = 30.0
 URGENT_CHECK_SECONDS = 15.0
+FIGURES_INDEX_SECONDS = 30.0
 
 
 class Push:
@@ -29,6 +31,7 @@ class Push:
         self.worker = OutboxWorker(couch, self.config, sender, holder)
         self.digest = DigestJob(couch, self.config)
         self.urgent = UrgentNeedWatcher(couch)
+        self.figures_index = IndexWarmer(couch)
 
     def stop(self) -> None:
         self.worker.stop()
@@ -42,6 +45,7 @@ def install(app: Starlette, couch: Couch) -> Push:
     app.state.push = push
     jobs.add("push-outbox", push.worker.step, interval=push.config.poll_interval)
     jobs.add("push-digest", push.digest.step, interval=DIGEST_CHECK_SECONDS)
+    jobs.add("push-figures-index", push.figures_index.step, interval=FIGURES_INDEX_SECONDS)
     if push.config.urgent_alerts:
         jobs.add("push-urgent-needs", push.urgent.step, interval=URGENT_CHECK_SECONDS)
     return push

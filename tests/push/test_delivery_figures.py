@@ -15,7 +15,7 @@ import pytest
 from server.push.subscriptions import Subscriptions
 from sync import accounts
 from sync.couch import Couch
-from sync.push_figures import Attribution, percentile, scope_figures
+from sync.push_figures import Attribution, IndexWarmer, percentile, scope_figures
 from sync.push_outbox import (
     EXPIRED,
     FAILED,
@@ -210,3 +210,19 @@ def test_nearest_rank_percentiles() -> None:
 def test_only_the_offered_periods(couch: Couch, place: Place) -> None:
     with pytest.raises(ValueError):
         scope_figures(couch, "all", {}, 5)
+
+
+def test_the_view_is_kept_built_once_the_outbox_is_quiet(couch: Couch, place: Place,
+                                                         outbox: float) -> None:
+    warmer = IndexWarmer(couch)
+    assert warmer.step() is False  # first look: it cannot know the outbox is quiet
+    assert warmer.step() is True  # nothing written for a whole interval: brought up to date
+    assert warmer.step() is False  # nothing new since
+    u = place.users
+    doc = delivery(couch, time.time(), "assignment", u["wa1"], place.a1, age=1, state=SENT,
+                   latency=0.5)
+    assert couch.bulk_docs(outbox_db(couch), [doc])[0]["ok"]
+    assert warmer.step() is False  # still being written to: a fan-out is not slowed down
+    assert warmer.step() is True
+    f = scope_figures(couch, f"community:{place.a}", grids_of(place, place.a), 1)
+    assert f.total == 8
