@@ -310,7 +310,8 @@ class Outbox:
         return len(won), min(running, default=None)
 
     def figures(self, now: float | None = None) -> dict[str, Any]:
-        """Delivery figures for the console: counts per state and kind, attempts, last day."""
+        """Installation-wide counts per state and kind, attempts, last day (for /metrics; the
+        console's figures per scope are sync/push_figures.py)."""
         now = time.time() if now is None else now
         body = self.couch.view(self.db, "outbox", "deliveries", group_level=2)
         by_state: dict[str, int] = dict.fromkeys(STATES, 0)
