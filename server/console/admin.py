@@ -186,6 +186,7 @@ async def create_account(ctx: Ctx) -> Response:
                                     communities=communities))
     except accounts.AccountError as exc:
         raise Refused(400, str(exc)) from None
+    ctx.console.forget_names()  # pages show the new person by name at once
     return await _accounts_page(ctx, flash=ctx.t("console.admin.account_created",
                                                  name=account.name),
                                 secret=(account.name, password))

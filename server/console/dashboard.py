@@ -75,7 +75,8 @@ def _charts(ctx: Ctx, board: q.Dashboard, rows: list[q.GridCoverage],
         },
         "workers": {
             "labels": [d.strftime("%m-%d") for d in period.worker_days],
-            "series": [{"label": w.worker, "data": w.per_day} for w in board.workers],
+            "series": [{"label": ctx.people.get(w.worker, w.worker), "data": w.per_day}
+                       for w in board.workers],
         },
         "needs": {
             "labels": [ctx.t(f"console.need_state.{s}") for s in q.NEED_STATES],

@@ -1,5 +1,6 @@
 """The console's long-lived parts on `app.state.console`: the hub, the snapshot cache, the
-time zone, and the directory's names (cached briefly: they change when an admin edits)."""
+time zone, and the names pages show — the directory's and people's (cached briefly: they
+change when an admin edits)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from server.settings import number_setting, timezone_setting
+from sync import accounts
 from sync.console_queries import FRESH_WAIT, Snapshots
 from sync.couch import Couch
 from sync.directory import Directory
@@ -45,6 +47,7 @@ def fresh_wait(env: dict[str, str] | None = None) -> float:
 class Names:
     streets: dict[str, str]  # id → name
     communities: dict[str, tuple[str, str]]  # id → (name, street)
+    people: dict[str, str]  # account name → display name (pages show people by name)
 
 
 class Console:
@@ -63,6 +66,7 @@ class Console:
                 {d["_id"].split(":", 1)[1]: d["name"] for d in self.directory.entries("street")},
                 {d["_id"].split(":", 1)[1]: (d["name"], d["street"])
                  for d in self.directory.entries("community")},
+                {a.name: a.display_name for a in accounts.all_accounts(self.couch)},
             )
             self._names_at = time.monotonic()
         return self._names

@@ -9,6 +9,7 @@ POST, and turns a refusal into a 4xx answer — an HTML page for a browser, JSON
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import hmac
 import json
@@ -82,6 +83,7 @@ class Ctx:
     csrf: str
     grids: list[Grid]  # every grid in the directory (authz filters what is shown)
     form: FormData | None = None
+    people: dict[str, str] = dataclasses.field(default_factory=dict)  # account → display name
 
     @property
     def app_state(self) -> Any:
@@ -160,6 +162,7 @@ def render(ctx: Ctx, template: str, status: int = 200, **values: Any) -> HTMLRes
         page_query=lambda n: urlencode([*[(k, v) for k, v in ctx.request.query_params.multi_items()
                                           if k != "page"], ("page", n)]),
         when=lambda v, fmt="%Y-%m-%d %H:%M": local_time(ctx, v, fmt),
+        person=lambda name: ctx.people.get(name, name) if name else "",
         url=url, **values,
     )
     response = HTMLResponse(page, status_code=status, headers=NO_STORE)
@@ -226,6 +229,8 @@ def page(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
                 if not csrf_valid(request.app.state.secrets["session_key"], cookie,
                                   str(ctx.form.get("csrf", ""))):
                     raise Refused(403, i18n.translate(locale, "console.error.csrf"))
+            else:
+                ctx.people = (await ctx.run(request.app.state.console.names)).people
             response = await handler(ctx)
         except Refused as exc:
             response = refusal(request, exc.status, exc.reason, locale)

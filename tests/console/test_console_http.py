@@ -125,6 +125,7 @@ def test_return_then_approve_the_amendment_and_bulk_approve(office: Office) -> N
     sup = office.login("sup1")
     queue = sup.get(f"/console/review?grid=G1&worker={w1}", headers=HTML).text
     assert all(v["_id"] in queue for v in (first, *others))
+    assert "<td>w1 测试</td>" in queue  # people by the name the admin gave them, not login
 
     r = sup.send_form(f"/console/review/G1/{first['_id']}",
                       {"decision": "returned", "reason": "请补拍门牌照片"})
