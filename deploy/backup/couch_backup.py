@@ -2,6 +2,7 @@
 
     python deploy/backup/couch_backup.py /backups                       # one snapshot
     python deploy/backup/couch_backup.py --every-hours 24 --keep 14 /backups  # scheduled
+    python deploy/backup/couch_backup.py --include /var/lib/doorstep/secrets.json /backups
 
 Connection from DOORSTEP_COUCHDB_URL, DOORSTEP_COUCHDB_USER and DOORSTEP_COUCHDB_PASSWORD
 (a server admin). A snapshot is a folder `<root>/<UTC time>/` with `manifest.json` and,
@@ -12,6 +13,11 @@ attachments inline. Leaves include deleted documents and unresolved conflicts, s
 replicate with the restored server see nothing new and nothing lost. `_local` documents
 (replication checkpoints) are left out: a device whose checkpoint is gone compares revisions
 once and goes on. A snapshot is written under a temporary name and renamed when complete.
+
+`--include FILE` (repeatable) copies files that are not in CouchDB into the snapshot's
+`files/` folder, readable by its owner only: the server's `secrets.json` (session signing
+key, Web Push key), without which a restored server logs every user out and every phone
+loses its push subscription.
 """
 
 from __future__ import annotations
@@ -20,9 +26,11 @@ import argparse
 import gzip
 import json
 import logging
+import os
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -64,13 +72,14 @@ def backup_database(couch: Couch, db: str, out: Path) -> dict[str, int]:
     return {"leaves": leaves, "deleted_leaves": deleted, "ids": len(ids)}
 
 
-def snapshot(couch: Couch, root: Path) -> Path:
+def snapshot(couch: Couch, root: Path, include: Sequence[Path] = ()) -> Path:
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     partial = root / f".partial-{stamp}"
     partial.mkdir(parents=True)
+    files = copy_files(include, partial / "files")
     _, dbs = couch.request("GET", "_all_dbs")
     manifest: dict[str, Any] = {"format": 1, "source": couch.public_url,
-                                "started_at": stamp, "databases": {}}
+                                "started_at": stamp, "files": files, "databases": {}}
     for db in dbs:
         _, info = couch.request("GET", db_path(db))
         written = backup_database(couch, db, partial / file_name(db))
@@ -82,6 +91,20 @@ def snapshot(couch: Couch, root: Path) -> Path:
     final = root / stamp
     partial.rename(final)
     return final
+
+
+def copy_files(include: Sequence[Path], folder: Path) -> list[str]:
+    """Copy each file (owner-only, like the secrets it holds); their names, for the manifest."""
+    names = [path.name for path in include]
+    if len(set(names)) != len(names):
+        raise ValueError(f"--include names two files of the same name: {names}")
+    for path in include:
+        folder.mkdir(mode=0o700, exist_ok=True)
+        target = folder / path.name
+        fd = os.open(target, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "wb") as out:
+            out.write(path.read_bytes())
+    return names
 
 
 def prune(root: Path, keep: int) -> list[Path]:
@@ -102,19 +125,25 @@ def main(argv: list[str] | None = None) -> int:
                         help="keep running, one snapshot every this many hours")
     parser.add_argument("--keep", type=int, default=0,
                         help="after each snapshot, delete all but the newest N (0: keep all)")
+    parser.add_argument("--include", type=Path, action="append", default=[], metavar="FILE",
+                        help="also copy this file into the snapshot (e.g. secrets.json)")
     args = parser.parse_args(argv)
     try:
         couch = Couch.from_env()
+        unreadable = [str(p) for p in args.include if not os.access(p, os.R_OK)]
+        if unreadable:
+            raise CouchError(f"--include: cannot read {', '.join(unreadable)}")
     except CouchError as exc:
         print(f"couch_backup: {exc}", file=sys.stderr)
         return 2
     while True:
         try:
-            path = snapshot(couch, args.root)
+            path = snapshot(couch, args.root, args.include)
             print(f"snapshot written: {path}", flush=True)
             if args.keep:
-                prune(args.root, args.keep)
-        except (CouchError, OSError) as exc:
+                removed = prune(args.root, args.keep)
+                print(f"kept the newest {args.keep}, removed {len(removed)}", flush=True)
+        except (CouchError, OSError, ValueError) as exc:
             print(f"couch_backup: {exc}", file=sys.stderr, flush=True)
             if not args.every_hours:
                 return 1

@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import base64
 import os
+import shutil
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -20,6 +22,7 @@ from sync import accounts, naming
 from sync.couch import Couch
 from sync.directory import Directory
 from sync.provision import provision
+from tests.conftest import CouchServer, RunningServer, start_server
 
 ROOT = Path(__file__).resolve().parents[2]
 SCRIPTS = ROOT / "deploy" / "backup"
@@ -112,6 +115,90 @@ def test_restore_into_an_empty_couchdb_matches_the_source(two_servers, tmp_path:
     again = run("couch_restore.py", target, str(snapshot))
     assert again.returncode == 1
     assert "already holds" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_a_restored_server_keeps_its_users_logged_in(two_servers, tmp_path: Path) -> None:
+    """The whole disaster: a phone logged in on the old server, the databases and the
+    server's secrets.json backed up together, restored on a new machine; the phone's session
+    goes on working there, with its grid behind it, and nobody logs in again."""
+    source, target = two_servers
+    secrets = populate(source)
+    old_var, new_var = tmp_path / "old-var", tmp_path / "new-var"
+    old = serve(source, old_var)
+    try:
+        with old.client() as http:
+            login = http.post("/api/login", json={"name": "w_zhang",
+                                                  "password": secrets["password"]})
+        assert login.status_code == 200, login.text
+        cookie = {"doorstep_session": login.cookies["doorstep_session"]}
+    finally:
+        old.stop()
+
+    backups = tmp_path / "backups"
+    made = run("couch_backup.py", source, "--include", str(old_var / "secrets.json"),
+               str(backups))
+    assert made.returncode == 0, made.stderr
+    (snapshot,) = list(backups.iterdir())
+    kept = snapshot / "files" / "secrets.json"
+    assert kept.read_bytes() == (old_var / "secrets.json").read_bytes()
+    assert kept.stat().st_mode & 0o077 == 0, "readable by its owner only"
+    assert run("couch_restore.py", target, str(snapshot)).returncode == 0
+    new_var.mkdir()
+    shutil.copy(kept, new_var / "secrets.json")  # restore step 4 of docs/deploy.md
+
+    new = serve(target, new_var)
+    try:
+        with new.client(cookies=cookie) as http:
+            me = http.get("/api/me")
+            changes = http.get(f"/couch/{naming.grid_db_name('G1')}/_changes")
+    finally:
+        new.stop()
+    assert me.status_code == 200, me.text
+    assert me.json()["name"] == "w_zhang"
+    ids = {row["id"] for row in changes.json()["results"]}
+    assert {"household:G1-3", "household:G1-x", "visit:v1"} <= ids
+
+
+def test_a_backup_names_a_file_it_cannot_include(two_servers, tmp_path: Path) -> None:
+    source, _ = two_servers
+    made = run("couch_backup.py", source, "--include", str(tmp_path / "missing.json"),
+               "--every-hours", "24", str(tmp_path / "backups"))
+    assert made.returncode == 2, "at start, not one failed snapshot a day"
+    assert "missing.json" in made.stderr and "Traceback" not in made.stderr
+    assert not (tmp_path / "backups").exists()
+
+
+def test_scheduled_backups_keep_the_newest(two_servers, tmp_path: Path) -> None:
+    source, _ = two_servers
+    populate(source)
+    backups = tmp_path / "backups"
+    env = {**os.environ, "DOORSTEP_COUCHDB_URL": source.url,
+           "DOORSTEP_COUCHDB_USER": source.auth[0], "DOORSTEP_COUCHDB_PASSWORD": source.auth[1]}
+    # A snapshot every 1.8 s instead of every day; two kept.
+    proc = subprocess.Popen([sys.executable, str(SCRIPTS / "couch_backup.py"),
+                             "--every-hours", "0.0005", "--keep", "2", str(backups)],
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    try:
+        written: list[str] = []
+        pruned = 0
+        deadline = time.monotonic() + 120
+        while pruned < 4 and time.monotonic() < deadline:
+            line = proc.stdout.readline()  # type: ignore[union-attr]
+            if line.startswith("snapshot written"):
+                written.append(line.split(": ", 1)[1].strip())
+            pruned += line.startswith("kept the newest 2")
+    finally:
+        proc.terminate()
+        proc.wait(10)
+    assert len(written) == 4, "it keeps running, one snapshot per period"
+    left = sorted(str(p) for p in backups.iterdir())
+    assert left == sorted(written[-2:]), "the newest two, nothing half-written"
+    assert run("couch_restore.py", source, "--verify-only", left[-1]).returncode == 0
+
+
+def serve(couch: Couch, var: Path) -> RunningServer:
+    return start_server(CouchServer(couch.url, *couch.auth, None), "",  # type: ignore[arg-type]
+                        var, {"DOORSTEP_BACKGROUND": "0"})
 
 
 def test_verify_only_notices_a_missing_document(two_servers, tmp_path: Path) -> None:

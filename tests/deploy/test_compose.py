@@ -77,3 +77,13 @@ def test_env_template_lists_every_setting_the_server_reads() -> None:
     listed = set(re.findall(r"^#? ?(DOORSTEP_[A-Z0-9_]+)=", EXAMPLE.read_text(), re.M))
     assert read, "the scan finds the settings"
     assert read - listed == set(), "add these to deploy/doorstep.env.example"
+
+
+@pytest.mark.parametrize("compose_file", ["compose.single.yml", "compose.cluster.yml"])
+def test_scheduled_backups_carry_the_servers_secrets(compose_file: str) -> None:
+    text = config(compose_file).stdout
+    backup = text[text.index("\n  backup:"):]
+    backup = backup[:re.search(r"\n  [a-z]", backup[1:]).start() + 1]  # up to the next service
+    assert "- --every-hours" in backup and "- /var/lib/doorstep/secrets.json" in backup
+    assert re.search(r"- doorstep-var:/var/lib/doorstep:ro", backup), "read-only"
+    assert "condition: service_healthy" in backup, "after the server wrote its secrets"
