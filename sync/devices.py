@@ -22,13 +22,13 @@ from typing import Any
 from urllib.parse import quote
 
 from server.errors import CouchUnavailable
+from sync import naming
 from sync.accounts import Account
 from sync.console_queries import WorkerActivity, parse_time
 from sync.couch import Couch
 from sync.hub import WorkerSeen
 from sync.provision import ensure_database
 
-DEVICES = "doorstep_devices"
 MAX_PER_USER = 5
 # What the field app's sync.js calls a failure (its `classify`), plus documents refused.
 ERROR_KINDS = ("auth", "forbidden", "network", "server", "storage", "refused")
@@ -51,7 +51,7 @@ DESIGN: dict[str, Any] = {
 
 
 def devices_db(couch: Couch) -> str:
-    return couch.name(DEVICES)
+    return couch.name(naming.DEVICES)
 
 
 def ensure_devices_db(couch: Couch) -> list[str]:

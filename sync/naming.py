@@ -10,9 +10,11 @@ _ALLOWED = re.compile(r"[^a-z0-9_$()+\-]")
 DIRECTORY = "doorstep_directory"
 HUB = "doorstep_hub"
 SESSIONS = "doorstep_sessions"
-PUSH = "doorstep_push"
+PUSH = "doorstep_push"  # push subscriptions and requests (sync/push_outbox.py)
+PUSH_OUTBOX = "doorstep_push_outbox"  # deliveries, one per device and request
 LEASES = "doorstep_leases"  # who runs each background job (sync/leases.py)
-SYSTEM = (DIRECTORY, HUB, SESSIONS, PUSH, LEASES)
+DEVICES = "doorstep_devices"  # what each phone last reported of its sync (sync/devices.py)
+SYSTEM = (DIRECTORY, HUB, SESSIONS, PUSH, PUSH_OUTBOX, LEASES, DEVICES)
 
 
 def grid_db_name(grid_id: str, prefix: str = "") -> str:

@@ -10,8 +10,8 @@ sent again — at most once, because a duplicate "new assignment" is worse than 
 that the app shows anyway. A graceful stop finishes its sends first, so only a crash
 interrupts.
 
-Deliveries live in their own database (OUTBOX); requests and subscriptions in the push
-database. Ids are derived from what a delivery is for (request id + subscription id):
+Deliveries live in their own database (naming.PUSH_OUTBOX); requests and subscriptions
+in the push database. Ids are derived from what a delivery is for (request id + subscription id):
 writing the same delivery twice is a conflict, not a second message.
 """
 
@@ -59,7 +59,6 @@ POLICIES: dict[str, Policy] = {
 # Subscriptions and requests change rarely; every delivery is written at least twice. Each view
 # indexes every change of its database, so deliveries live in a database of their own and
 # the views that requests and subscriptions need never wade through them.
-OUTBOX = "doorstep_push_outbox"
 
 PUSH_DESIGN: dict[str, Any] = {
     "_id": "_design/push",
@@ -137,7 +136,7 @@ def push_db(couch: Couch) -> str:
 
 
 def outbox_db(couch: Couch) -> str:
-    return couch.name(OUTBOX)
+    return couch.name(naming.PUSH_OUTBOX)
 
 
 def ensure_push_db(couch: Couch) -> list[str]:
