@@ -2,17 +2,22 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import stat
+import subprocess
+import sys
 import time
 from pathlib import Path
 
 import httpx
 
-from server.embedded_couch import EmbeddedCouch
+from server.embedded_couch import EmbeddedCouch, free_port
 from server.settings import Settings
 from sync.couch import Couch
+
+ROOT = Path(__file__).resolve().parent.parent
 
 
 def test_lifecycle(tmp_path: Path) -> None:
@@ -70,3 +75,43 @@ def test_lifecycle(tmp_path: Path) -> None:
         assert couch.get("kept", "doc1")["n"] == 1
     finally:
         again.stop()
+
+
+def test_serve_stopped_by_sigterm_stops_its_couchdb_and_starts_again(tmp_path: Path) -> None:
+    """What a service manager does (systemctl stop, docker stop): the embedded CouchDB goes
+    with the server, and the next start finds the folder free."""
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("DOORSTEP_")},
+           "DOORSTEP_VAR": str(tmp_path / "var"), "DOORSTEP_PORT": str(free_port())}
+    endpoint = tmp_path / "var" / "couchdb" / "endpoint.json"
+    for _ in range(2):
+        server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=ROOT,
+                                  env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        try:
+            deadline = time.monotonic() + 60
+            while not _healthy(env["DOORSTEP_PORT"]):
+                assert server.poll() is None and time.monotonic() < deadline, (
+                    server.stderr.read().decode() if server.stderr else "")
+                time.sleep(0.2)
+            couch_pid = json.loads(endpoint.read_text())["pid"]
+            server.send_signal(signal.SIGTERM)
+            assert server.wait(30) == 0
+        finally:
+            if server.poll() is None:
+                server.kill()
+        assert not _running(couch_pid)
+        assert not endpoint.exists()
+
+
+def _healthy(port: str) -> bool:
+    try:
+        return httpx.get(f"http://127.0.0.1:{port}/healthz", timeout=1).status_code == 200
+    except httpx.HTTPError:
+        return False
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True

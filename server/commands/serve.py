@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import signal
+import sys
 
 import uvicorn
 
@@ -33,6 +35,10 @@ def run(args: argparse.Namespace) -> int:
                 print(line)
         app = create_app(settings, couch)
         print(f"Doorstep is running at http://{settings.host}:{settings.port}/", flush=True)
+        # uvicorn shuts down gracefully on SIGTERM, then raises the signal again with the
+        # handler it found: by default that ends the process on the spot and leaves the
+        # embedded CouchDB running. An exit instead lets `couch_connection` stop it.
+        signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
         uvicorn.run(app, host=settings.host, port=settings.port, log_level="warning",
                     proxy_headers=bool(settings.trusted_proxies),
                     forwarded_allow_ips=",".join(settings.trusted_proxies) or None)
