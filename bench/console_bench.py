@@ -49,6 +49,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.report import ms, say  # noqa: E402
 from server.embedded_couch import EmbeddedCouch, free_port  # noqa: E402
 from server.settings import Settings  # noqa: E402
 from sync import accounts, demo, naming  # noqa: E402
@@ -62,20 +63,6 @@ PASSWORD = "bench-password-1"
 COUNTY_GRIDS = 270
 COMMUNITY_GRIDS = 18
 HTML = {"accept": "text/html"}
-
-
-def say(line: str) -> None:
-    print(line, flush=True)
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def ms(values: list[float]) -> str:
-    return (f"p50 {1000 * statistics.median(values):7.1f} ms  "
-            f"p95 {1000 * pct(values, 95):7.1f} ms  (n={len(values)})")
 
 
 # --- 1. data ---------------------------------------------------------------------------------

@@ -36,6 +36,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.gateway_common import stack  # noqa: E402
+from bench.report import ms, say  # noqa: E402
 from server.push.subscriptions import Subscriptions  # noqa: E402
 from sync import accounts  # noqa: E402
 from sync.couch import Couch  # noqa: E402
@@ -60,20 +61,6 @@ STREETS, COMMUNITIES, GRIDS = 3, 5, 10  # per county, per street, per community
 HTML = {"accept": "text/html"}
 KINDS = (("digest", 60), ("assignment", 25), ("returned_visit", 10), ("urgent_need", 5))
 STATES = ((SENT, 85), (FAILED, 4), (GONE, 4), (EXPIRED, 2), (INTERRUPTED, 1), (PENDING, 4))
-
-
-def say(line: str) -> None:
-    print(line, flush=True)
-
-
-def pct(values: list[float], p: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, round(p / 100 * (len(ordered) - 1)))]
-
-
-def ms(values: list[float]) -> str:
-    return (f"p50 {1000 * statistics.median(values):7.1f} ms  "
-            f"p95 {1000 * pct(values, 95):7.1f} ms  (n={len(values)})")
 
 
 def county(couch: Couch) -> tuple[list[tuple[str, str]], list[str]]:

@@ -51,6 +51,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sync_storm_bench as storm_bench  # noqa: E402  (bench/ is on the path)
 from gateway_common import Stack, stack, usage  # noqa: E402
+from report import say  # noqa: E402
 
 from server.embedded_couch import EmbeddedCouch, free_port  # noqa: E402
 from server.settings import Settings  # noqa: E402
@@ -64,10 +65,6 @@ HOUSEHOLDS = 370
 TODAY = date(2026, 11, 20)
 MB = 1024 * 1024
 HUB_VIEWS = ("grid_rows", "lookup")  # what the console and exports read (sync/console_queries.py)
-
-
-def say(line: str = "") -> None:
-    print(line, flush=True)
 
 
 def load() -> str:
