@@ -4,25 +4,24 @@
                                             [--export-visits 100000]
 
 A county is 270 grids of ~370 households with ~3,700 visits each (100k households, 1M
-visits). Every grid here has that density (the demo generator, `--months` of history), but
-there are `--grids` of them, not 270: the embedded pouchdb-server indexes a view at ~1,500
-documents/s, so a full county would spend over an hour building views alone. Per-grid and
-per-community figures are therefore measured at full size (a community is 18 grids, as in
-a real county); the county-wide ones are measured on the grids we have and extrapolated
-linearly, and printed as such.
+visits). Every grid here has that density (the demo generator, `--months` of history).
+`--grids 270` is the whole county (about 55 minutes, most of it pouchdb-server building the
+hub's two views over 1.26M documents); the default, 27 grids, takes about 12 minutes and
+prints the county-wide figures extrapolated linearly, marked so. Either way one community
+holds 18 grids, as in a real county.
 
 Steps, each timed, all on a fresh embedded pouchdb-server in a temporary folder:
 1. generate the grids (sync/demo.py) and write them straight into the hub (`_bulk_docs`);
    copy two grids through the real hub copier (sync/hub.py) for its rate;
 2. build the hub views by querying them: both on the two-grid hub of step 1, `grid_rows`
-   (what the pages read) on the bench hub; rates are extrapolated to a county;
+   (what the pages read) on the bench hub, and `lookup` too when it is a whole county;
 3. start `doorstep serve` (no background jobs: the bench copies) and time, over HTTP as a
    supervisor of one 18-grid community, the dashboard and the review queue while before
    each dashboard two grids receive a visit and are copied (as phones sync during a day),
    with `/healthz` as the floor in the same run: once with the default page wait (0.3 s,
    then the previous figures of a grid still being re-read), once always waiting (the
    worst case); then the dashboard with nothing cached (in-process) and the admin's county
-   dashboard over every grid;
+   dashboard over every grid, and the server's memory once every grid is cached;
 4. export `--export-visits` visits (CSV and XLSX) in a child process each, for wall time
    and peak memory (VmHWM), against the same export of one grid as the baseline.
 Bounded: one server, 127.0.0.1 only, fixed sample counts; it stops by itself.
@@ -252,15 +251,25 @@ def cold_and_county(couch: Couch, lay: demo.Layout, url: str, samples: int) -> N
         f"{statistics.median(county) / len(lay.grids) * COUNTY_GRIDS * 1000:.0f} ms")
 
 
+def rss_mib(pid: int) -> float:
+    status = Path(f"/proc/{pid}/status").read_text()
+    return int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1]) / 1024
+
+
 def pages(couch: Couch, lay: demo.Layout, var: Path, samples: int) -> None:
     """Two servers in turn: pages that may show the previous figures of a grid after 0.3 s
     (the default), and pages that always wait for every re-read (the worst case)."""
     for wait, label in (("0.3", "default: wait 0.3 s"), ("600", "always wait")):
         server, url = start_server(couch, var / f"server-{wait}", wait)
         try:
+            started = rss_mib(server.pid)
             changing_day(couch, lay, url, samples, label)
             if wait == "600":
                 cold_and_county(couch, lay, url, samples)
+                cached = rss_mib(server.pid)
+                say(f"server memory: {started:.0f} MiB after start, {cached:.0f} MiB with "
+                    f"every grid's snapshot cached ({len(lay.grids)} grids): "
+                    f"{(cached - started) / len(lay.grids):.2f} MiB per grid")
         finally:
             server.terminate()
             server.wait(20)
