@@ -4,7 +4,9 @@ Every door asks here: the replication gateway now, the console and the APIs late
 else in the code base knows which role may read a grid or write a document.
 
 - A **worker** reads and writes the grids named in their roles (`grid:<id>`). Through
-  replication they may create visits and needs events and edit existing households.
+  replication they may create visits and needs events, edit existing households, and add a
+  household found at a door: in that grid, under the id its address gives, every field
+  stamped by them.
 - A **supervisor** reads every grid of their communities (`community:<id>`). They replicate
   read-only; in the console they review, assign, dispatch needs and settle conflicts.
 - An **admin** reads every grid and may do what a supervisor does anywhere, and also create
@@ -26,13 +28,14 @@ from typing import Any, Protocol, TypeVar
 from sync import clock
 from sync.accounts import Account
 from sync.clock import MISSING
+from sync.ledger_import import household_id
 from sync.schema import household_paths
 
 WORKER, SUPERVISOR, ADMIN = "worker", "supervisor", "admin"
 
 # Types each role may create (a first revision) in a grid it may write.
 CREATABLE: dict[str, frozenset[str]] = {
-    WORKER: frozenset({"visit", "need_event"}),
+    WORKER: frozenset({"visit", "need_event", "household"}),
     SUPERVISOR: frozenset({"need_event", "review", "assignment", "assignment_event"}),
     ADMIN: frozenset({"need_event", "review", "assignment", "assignment_event", "household"}),
 }
@@ -191,7 +194,28 @@ def can_write_doc(p: Principal, grid: GridLike, new_doc: dict[str, Any],
         return f"author must be the signed-in user ({p.name})"
     if old_live is None:
         return _creation(p, kind, new_doc, old_doc)
+    if kind == "household" and independent_creation(new_doc, old_live):
+        # Two phones added the same address offline: a second first revision, a sibling of
+        # the server's, judged as the creation it is; the resolver merges the two.
+        return _creation(p, kind, new_doc, None)
     return _change(p, kind, new_doc, old_live)
+
+
+def independent_creation(new_doc: dict[str, Any], old_doc: dict[str, Any]) -> bool:
+    """True when the two revisions share no ancestor: both histories (`_revisions`) reach
+    back to their first revision, and those first revisions differ."""
+    roots = [_root(doc.get("_revisions")) for doc in (new_doc, old_doc)]
+    return None not in roots and roots[0] != roots[1]
+
+
+def _root(revisions: Any) -> str | None:
+    """The id of the first revision, when `revisions` reaches back to it."""
+    if not isinstance(revisions, dict):
+        return None
+    ids = revisions.get("ids")
+    if not isinstance(ids, list) or not ids or revisions.get("start") != len(ids):
+        return None
+    return str(ids[-1])
 
 
 def _kind(new_doc: dict[str, Any], old_doc: dict[str, Any] | None) -> str:
@@ -203,10 +227,10 @@ def _kind(new_doc: dict[str, Any], old_doc: dict[str, Any] | None) -> str:
 
 
 def _deletion(p: Principal, kind: str, old_live: dict[str, Any] | None) -> str | None:
+    if kind == "household":  # not even a draft: its tombstone would bar the address for good
+        return "a household is never deleted; the server moves it to another grid"
     if old_live is None and kind in CREATABLE.get(p.role, ()):
         return None  # a draft deleted before it ever reached the server
-    if kind == "household":
-        return "a household is never deleted; the server moves it to another grid"
     return f"{kind or 'this'} documents are never deleted"
 
 
@@ -220,6 +244,31 @@ def _creation(p: Principal, kind: str, new_doc: dict[str, Any],
         return f"a {p.role or 'user without a role'} may not create {kind or 'such'} documents"
     if kind == "need_event" and new_doc.get("event") not in NEED_EVENTS[p.role]:
         return f"a {p.role} may not record the need event {new_doc.get('event')!r}"
+    if kind == "household" and p.role == WORKER:
+        return _household_creation(p, new_doc)
+    return None
+
+
+def _household_creation(p: Principal, doc: dict[str, Any]) -> str | None:
+    """A worker adds a household found at a door: under the id its address gives (the ledger
+    import's rule, so an import of the same address later meets it), live, and every field
+    stamped by the worker herself, who is thereby its author in the audit trail."""
+    address = doc.get("address", {})
+    expected = household_id(doc["grid"], str(address.get("building", "")),
+                            str(address.get("unit", "")), str(address.get("room", "")))
+    if doc.get("household_id") != expected:
+        return (f"household_id must be {expected!r}: the grid, building, unit and room "
+                f"joined by '-'")
+    if "moved_to" in doc:
+        return "moved_to is set by the server when it moves a household"
+    stamps = doc.get("clock", {})
+    for path in household_paths(doc):
+        if clock.get(doc, path) is MISSING:
+            continue
+        by = (stamps.get(path) or {}).get("by")
+        if by != p.name:
+            return (f"{path} must carry a clock stamp by the signed-in user ({p.name}): "
+                    f"a new household is all her own edit")
     return None
 
 

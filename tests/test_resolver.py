@@ -296,3 +296,47 @@ def test_the_server_resolves_in_the_background(server: RunningServer, couch: Cou
         assert time.monotonic() < deadline, server.log.read_text()[-2000:]
         time.sleep(0.2)
     assert couch.get(db, doc_id)["note"] == "supervisor note 0"
+
+
+def created(grid: str, hid: str, values: dict[str, Any], user: str, device: str, at: str
+            ) -> dict[str, Any]:
+    """A household added at the door, as the field app builds it: every field an edit of
+    the worker's, stamped in `clock` (pwa/js/ledger.js `newHousehold`)."""
+    doc: dict[str, Any] = {"_id": f"household:{hid}", "type": "household", "grid": grid,
+                           "household_id": hid, "members": {}, "clock": {}, "created_at": at}
+    for path, value in values.items():
+        doc = clock.edit(doc, path, value, user, device, at)
+    return doc
+
+
+def test_two_phones_adding_the_same_address_offline_are_merged_field_by_field(
+        couch: Couch, community: Community) -> None:
+    """Two first revisions with no common ancestor (a worker and her cover both found the
+    family that moved in): one entry, agreeing fields once, the disagreement kept."""
+    db = grid_db(couch)
+    hid = "G1-7-1-301"
+    same = {"address": {"building": "7", "unit": "1", "floor": 3, "room": "301"},
+            "housing": "rented", "residency": "floating", "members.m1.name": "陈新",
+            "members.m1.relation": "户主", "members.m1.status": "present"}
+    mine = created("G1", hid, {**same, "phone": "13800000001", "tags": []},
+                   "w_zhang", "dev-w", T_WORKER)
+    cover = created("G1", hid, {**same, "phone": "13900000002", "tags": ["floating"],
+                                "note": "刚搬来"}, "w_cover", "dev-c", T_BOSS)
+    leaves = [revision(mine, 1, [uuid.uuid4().hex]), revision(cover, 1, [uuid.uuid4().hex])]
+    assert couch.bulk_docs(db, leaves, new_edits=False) == []
+
+    stats = resolver.Resolver(couch).run_once()[db]
+
+    assert (stats.merged, stats.conflicts) == (1, 2)  # phone and tags: both set, differently
+    assert_settled(couch, db, {f"household:{hid}": resolver.merge_leaves(leaves)})
+    doc = couch.get(db, f"household:{hid}", conflicts=True)
+    schema.validate(doc)
+    assert doc["members"] == {"m1": {"name": "陈新", "relation": "户主", "status": "present"}}
+    assert (doc["phone"], doc["tags"], doc["note"]) == ("13900000002", ["floating"], "刚搬来")
+    assert doc["clock"]["tags"]["by"] == "w_cover"
+    assert doc["clock"]["address"]["vv"] == {"dev-c": clock.epoch_ms(T_BOSS),
+                                             "dev-w": clock.epoch_ms(T_WORKER)}
+    rows = couch.view(db, "grid", "open_conflicts", key=hid, include_docs=True)["rows"]
+    kept = {r["doc"]["path"]: sorted(clock.canonical(c["value"]) for c in r["doc"]["candidates"])
+            for r in rows}
+    assert kept == {"phone": ['"13800000001"', '"13900000002"'], "tags": ['["floating"]', "[]"]}

@@ -14,6 +14,7 @@ import { renderHousehold } from './views/household.js';
 import { renderList } from './views/list.js';
 import { renderLogin } from './views/login.js';
 import { renderMe } from './views/me.js';
+import { renderNewHousehold } from './views/new-household.js';
 import { renderTasks } from './views/tasks.js';
 import { renderVisitForm } from './views/visit-form.js';
 import { wipeDevice } from './wipe.js';
@@ -26,6 +27,7 @@ const ROUTES = [
   [/^#\/h\/([^/?]+)\/visit(?:\?(.*))?$/, (m) => renderVisitForm(app, { mode: 'new', householdId: decodeURIComponent(m[1]), query: new URLSearchParams(m[2] || '') })],
   [/^#\/h\/([^/?]+)$/, (m) => renderHousehold(app, decodeURIComponent(m[1]))],
   [/^#\/v\/([^/?]+)\/(correct|amend)$/, (m) => renderVisitForm(app, { mode: m[2], visitId: decodeURIComponent(m[1]) })],
+  [/^#\/new(?:\?(.*))?$/, (m) => renderNewHousehold(app, { query: new URLSearchParams(m[1] || '') })],
   [/^#\/tasks$/, () => renderTasks(app)],
   [/^#\/me$/, () => renderMe(app)],
   [/^/, () => renderList(app)],

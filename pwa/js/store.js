@@ -93,6 +93,23 @@ export class GridStore extends EventTarget {
       .map((n) => n.need_id));
   }
 
+  /**
+   * Add a household found at a door (its first revision, from new-household.js). Resolves
+   * 'added', or, writing nothing: 'exists' when the phone has that id, 'moved' when it was
+   * moved away (the server never brings a moved household back under its old id).
+   */
+  async addHousehold(doc) {
+    const there = await this.db.get(doc._id).catch((err) => err);
+    if (there._id) return 'exists';
+    if (there.reason === 'deleted') return 'moved';
+    await this.sync.beforeLocalWrite();
+    const { rev } = await this.db.put(doc);
+    this.docs.set(doc._id, { ...doc, _rev: rev });
+    this.rebuild();
+    await this.sync.afterLocalWrite();
+    return 'added';
+  }
+
   /** True while the server has not confirmed the document: it may still be corrected. */
   isUnsynced(id) {
     return this.sync.state.pending.ids.has(id);

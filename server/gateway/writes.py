@@ -9,8 +9,11 @@ exact bytes to forward or the reason it is refused. The checks, in order:
 2. `sync.schema.validate`: the document is valid for its type;
 3. attachments: only a visit's `photo.jpg`, a JPEG of at most 200 KB;
 4. `server.authz.can_write_doc` against the current revision on the server (who may
-   write what, authors, immutable fields, deletions);
-5. a visit or needs event names a household of this grid.
+   write what, authors, immutable fields, deletions; a household that arrives with another
+   `created_at` is judged with both revision histories, since it may be a second phone's
+   independent creation of the same address);
+5. a visit or needs event names a household of this grid (stored, or accepted in the same
+   batch: a household added at a door travels with its first visit).
 
 After CouchDB has stored a household edit, `audit_records` describes it for the audit trail
 (`sync.audit.for_edit`), limited to the paths this user's own stamps changed: a revision
@@ -81,20 +84,29 @@ async def review(upstream: Upstream, db: str, principal: authz.Principal, grid: 
             if isinstance(doc.get("household"), str) and not doc.get("_deleted"):
                 wanted.add(f"household:{doc['household']}")
     current = await current_docs(upstream, db, sorted(wanted)) if wanted else {}
-    verdicts = []
-    for doc, outcome in shaped:
+    await _add_histories(upstream, db, [d for d, o in shaped if isinstance(o, bytes)], current)
+    # Households first: a visit may come in the same batch as the household it is for (one
+    # added at a door offline), which counts as there once it is accepted.
+    order = sorted(range(len(shaped)), key=lambda i: not (
+        isinstance(shaped[i][1], bytes) and shaped[i][0].get("type") == "household"))
+    verdicts: list[Verdict | None] = [None] * len(shaped)
+    added: set[str] = set()
+    for i in order:
+        doc, outcome = shaped[i]
         if isinstance(outcome, Verdict):
-            verdicts.append(outcome)
+            verdicts[i] = outcome
             continue
-        reason = _refusal(principal, grid, doc, current)
-        verdicts.append(Verdict(doc["_id"], reason=reason) if reason
-                        else Verdict(doc["_id"], body=outcome, doc=doc,
-                                     old=current.get(doc["_id"])))
-    return verdicts
+        reason = _refusal(principal, grid, doc, current, added)
+        verdicts[i] = (Verdict(doc["_id"], reason=reason) if reason
+                       else Verdict(doc["_id"], body=outcome, doc=doc,
+                                    old=current.get(doc["_id"])))
+        if not reason and doc.get("type") == "household" and not doc.get("_deleted"):
+            added.add(doc["_id"])
+    return [v for v in verdicts if v is not None]
 
 
 def _refusal(principal: authz.Principal, grid: authz.GridLike, doc: dict[str, Any],
-             current: dict[str, dict[str, Any] | None]) -> str | None:
+             current: dict[str, dict[str, Any] | None], added: set[str]) -> str | None:
     try:
         schema.validate(doc)
     except schema.SchemaError as exc:
@@ -107,7 +119,8 @@ def _refusal(principal: authz.Principal, grid: authz.GridLike, doc: dict[str, An
     if refusal:
         return refusal
     if doc.get("type") in ("visit", "need_event") and not doc.get("_deleted"):
-        if current.get(f"household:{doc['household']}") is None:
+        household = f"household:{doc['household']}"
+        if current.get(household) is None and household not in added:
             return f"household {doc['household']} is not in grid {grid.id}"
     return None
 
@@ -129,6 +142,31 @@ async def current_docs(upstream: Upstream, db: str, ids: list[str]
         else:
             found[row["key"]] = row.get("doc")
     return found
+
+
+async def _add_histories(upstream: Upstream, db: str, docs: list[dict[str, Any]],
+                         current: dict[str, dict[str, Any] | None]) -> None:
+    """Give the server's revision its `_revisions` where a household arrives with another
+    `created_at`: only then may it be a second, independent creation of the same address
+    (`authz.independent_creation`), which the histories tell. Rare, so one extra request."""
+    wanted = []
+    for doc in docs:
+        old = current.get(doc["_id"])
+        if (doc.get("type") == "household" and "_revisions" in doc and old
+                and not old.get("_deleted") and old.get("created_at") != doc.get("created_at")):
+            wanted.append({"id": old["_id"], "rev": old["_rev"]})
+    if not wanted:
+        return
+    status, body = await upstream.json("POST", f"/{quote(db, safe='')}/_bulk_get?revs=true",
+                                       body={"docs": wanted})
+    if status != 200 or not isinstance(body, dict):
+        raise UpstreamError(502, "bad_gateway", f"could not read revision histories ({status})")
+    for result in body.get("results", []):
+        for entry in result.get("docs", []):
+            found = entry.get("ok") if isinstance(entry, dict) else None
+            old = current.get(result.get("id"))
+            if found and old and found.get("_rev") == old.get("_rev"):
+                old["_revisions"] = found.get("_revisions")
 
 
 def couch_shape(doc: Any, new_edits: bool) -> str | None:
@@ -237,6 +275,8 @@ def audit_records(user: str, stored: list[tuple[Verdict, str]]) -> list[dict[str
         if doc.get("type") != "household" or doc.get("_deleted"):
             continue
         old_live = old if old and not old.get("_deleted") else None
+        if old_live and authz.independent_creation(doc, old_live):
+            old_live = None  # her own creation of the address, not an edit of the other one
         stamps = _own_stamps(user, doc, old_live)
         if not stamps:
             continue

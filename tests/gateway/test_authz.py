@@ -6,6 +6,7 @@ import copy
 
 from server import authz
 from server.authz import Principal
+from sync import clock
 from sync.accounts import Account
 from sync.directory import Grid
 from tests.gateway import factories
@@ -58,8 +59,20 @@ def test_what_each_role_may_create() -> None:
     assert authz.can_write_doc(SUPERVISOR, G1, factories.review("G1", hid, "li"), None) is None
     assert authz.can_write_doc(SUPERVISOR, G9, factories.review("G9", hid, "li"), None)
     household = factories.household("G1", hid)
-    assert "not create" in authz.can_write_doc(WORKER, G1, household, None)
+    assert "household_id must be 'G1-3-2-502'" in authz.can_write_doc(WORKER, G1, household,
+                                                                      None)
     assert authz.can_write_doc(ADMIN, G1, household, None) is None
+    found = factories.household("G1", "G1-3-2-502", _id="household:G1-3-2-502")
+    assert "stamp by the signed-in user" in authz.can_write_doc(WORKER, G1, found, None)
+    for path in ("address", "housing", "residency", "tags", "phone", "note",
+                 "members.m1.name", "members.m1.relation", "members.m1.birth_year",
+                 "members.m1.status"):
+        assert clock.get(found, path) is not clock.MISSING
+        found["clock"][path] = {"vv": {"dev-test": 1}, "at": factories.AT, "by": "zhang",
+                                "device": "dev-test"}
+    assert authz.can_write_doc(WORKER, G1, found, None) is None
+    assert "moved_to" in authz.can_write_doc(WORKER, G1, {**found, "moved_to": "G2"}, None)
+    assert "G2" in authz.can_write_doc(WORKER, G1, {**found, "grid": "G2"}, None)
     assert authz.can_write_doc(GONE, G1, factories.visit("G1", hid, "zhao"), None)
 
 

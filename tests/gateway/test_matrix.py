@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import time
+import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -20,7 +21,7 @@ import pytest
 
 from sync import accounts, naming
 from tests.conftest import CouchServer
-from tests.gateway import factories
+from tests.gateway import factories, households
 from tests.gateway.conftest import World
 
 PHOTO = base64.b64encode(b"\xff\xd8\xff\xe0" + b"jpeg" * 100).decode()
@@ -101,6 +102,9 @@ DB_OPS = [
     Op("put a document", "PUT", "/{db}/visit:matrix-{user}", "write", 201,
        body=lambda c: {**factories.visit(c.grid, c.household, c.user),
                        "_id": f"visit:matrix-{c.user}"}),
+    Op("add a household found at a door", "POST", "/{db}/_bulk_docs", "write", 201,
+       body=lambda c: {"docs": [households.found_at_door(
+           c.grid, c.user, str(uuid.uuid4().int % 9000 + 1000))]}),
     # everything else
     Op("selector filter", "GET", "/{db}/_changes?filter=_selector", "forbidden"),
     Op("selector in body", "POST", "/{db}/_changes", "forbidden",

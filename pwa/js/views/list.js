@@ -35,7 +35,8 @@ const SLICE_ROWS = 120;
 function appendRows(container, rows, config, at) {
   for (const s of rows) {
     if (!at.building || at.building.key !== s.building) {
-      const el = h('section.building', h('h2', t('address.building', { building: s.building })));
+      const el = h('section.building', h('h2', t('address.building', { building: s.building }),
+        h('a.add-here', { href: `#/new?building=${encodeURIComponent(s.building)}` }, t('new.here'))));
       container.append(el);
       at.building = { key: s.building, el };
       at.floor = null;
@@ -138,7 +139,8 @@ export function renderList(app, options = {}) {
     },
   }, app.grids.map((g, i) => h('option', { value: String(i), selected: i === app.activeIndex }, g.grid.name))) : null;
 
-  const el = h('div.list-view', gridPicker, search, chips, summaryLine, results);
+  const add = h('a.button.secondary.add-household', { href: '#/new' }, t('new.action'));
+  const el = h('div.list-view', gridPicker, search, add, chips, summaryLine, results);
   paint();
   return { el, update: paint, syncChanged: () => { if (!entry.store.ready) paint(); } };
 }
