@@ -34,7 +34,8 @@ def diff(old: dict[str, Any] | None, new: dict[str, Any]) -> list[dict[str, Any]
 
 def for_edit(old_doc: dict[str, Any] | None, new_doc: dict[str, Any], author: str,
              device: str | None, visit: str | None, at: str) -> dict[str, Any] | None:
-    """The audit record of a direct edit (`old_doc` None for a new entry); None if no change.
+    """The audit record of a direct edit, or of a new entry (`old_doc` None, source
+    "create"); None if nothing changed.
 
     The id comes from the new revision when it has one, so a push that is retried after a
     lost answer records the change once.
@@ -45,7 +46,8 @@ def for_edit(old_doc: dict[str, Any] | None, new_doc: dict[str, Any], author: st
     hid = household_key(new_doc)
     rev = new_doc.get("_rev")
     record_id = derived_id("audit", "edit", hid, rev) if rev else f"audit:{uuid.uuid4()}"
-    return _record(record_id, new_doc, "edit", changes, author, device, visit, at)
+    source = "create" if old_doc is None else "edit"  # a household added at a door
+    return _record(record_id, new_doc, source, changes, author, device, visit, at)
 
 
 def for_merge(result: MergeResult, merged_rev: str) -> list[dict[str, Any]]:

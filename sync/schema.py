@@ -19,7 +19,7 @@ RESIDENCY = ("registered", "floating")
 MEMBER_STATUS = ("present", "moved_out")
 NEED_EVENTS = ("raised", "dispatched", "claimed", "resolved", "evaluated", "closed")
 REVIEW_DECISIONS = ("approved", "returned")
-AUDIT_SOURCES = ("edit", "merge", "resolution", "import", "move")
+AUDIT_SOURCES = ("create", "edit", "merge", "resolution", "import", "move")
 CONFLICT_STATES = ("open", "resolved")
 
 # Paths of a household a person may edit; each has a version-vector stamp in `clock`.

@@ -294,6 +294,7 @@ def test_a_direct_edit_is_audited_per_field_old_to_new() -> None:
 
 def test_a_new_entry_is_audited_from_nothing() -> None:
     record = audit.for_edit(None, household(), "admin", None, None, at(1))
+    assert record["source"] == "create"
     assert {"path": "housing", "old": None, "new": "owner"} in record["changes"]
     schema.validate(record)
 

@@ -208,7 +208,7 @@ def _assert_only_valid_documents(world: World) -> None:
             assert doc["author"] == me, doc
         assert doc["type"] in ("visit", "need_event", "household", "audit"), doc
         if doc["type"] == "audit":
-            assert doc["source"] == "edit" and doc["changes"], doc
+            assert doc["source"] in ("create", "edit") and doc["changes"], doc
     for grid in ("G2", "G9"):  # nothing from a G1 session lands in other grids
         other = world.couch.all_docs(world.db(grid))
         assert {r["id"] for r in other} <= {"_design/grid", "config:tags",

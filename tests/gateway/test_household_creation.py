@@ -41,7 +41,7 @@ def test_a_worker_adds_a_household_in_her_grid_and_it_is_audited_as_hers(
     rows = world.couch.view(db, "grid", "audit_by_household", startkey=[doc["household_id"]],
                             endkey=[doc["household_id"], {}], include_docs=True)["rows"]
     [record] = [r["doc"] for r in rows]
-    assert (record["source"], record["author"], record["device"]) == ("edit", me, "dev-test")
+    assert (record["source"], record["author"], record["device"]) == ("create", me, "dev-test")
     assert {c["path"]: c["old"] for c in record["changes"]} == {
         p: None for p in doc["clock"]}  # every field, from nothing
 

@@ -109,7 +109,7 @@ def test_added_offline_visited_synced_and_seen_by_the_supervisor(field_server: F
         page_html = console.get(f"/console/household/G1/{HID}").text
     assert "陈新" in page_html and "新搬来的一家" in page_html
     history = page_html[page_html.index('id="history"'):]
-    assert "张网格" in history and "修改" in history and "13700001111" in history
+    assert "张网格" in history and "新增" in history and "13700001111" in history
 
 
 def test_an_address_the_phone_cannot_number_is_explained(field_server: Field,
