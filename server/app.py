@@ -33,8 +33,11 @@ def create_app(settings: Settings, couch: Couch) -> Starlette:
     @contextlib.asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         app.state.jobs.start()
+        if settings.background:
+            app.state.console.keep_warm()
         async with access.running(app):  # sessions, grid index, async CouchDB client
             yield
+        app.state.console.close()
         await run_in_threadpool(app.state.push.stop)  # lets sends in flight finish
         await run_in_threadpool(app.state.jobs.stop)
 

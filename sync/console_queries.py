@@ -590,6 +590,10 @@ class Snapshots:
                 found[g] = fallback  # type: ignore[assignment]
         return [found[g] for g in grids]
 
+    def cached(self) -> int:
+        with self._lock:
+            return len(self._cache)
+
     def warm(self, grids: Iterable[str]) -> None:
         """Re-read these grids now if a page has looked at them (their window is known)."""
         status = self.hub.status()

@@ -6,14 +6,16 @@ from __future__ import annotations
 
 import logging
 import os
+import threading
 import time
 from dataclasses import dataclass
 from typing import Any
 from zoneinfo import ZoneInfo
 
+from server import metrics
 from server.settings import number_setting, timezone_setting
 from sync import accounts
-from sync.console_queries import FRESH_WAIT, Snapshots
+from sync.console_queries import FRESH_WAIT, Period, Snapshots
 from sync.couch import Couch
 from sync.directory import Directory
 from sync.hub import Hub
@@ -24,6 +26,7 @@ log = logging.getLogger("doorstep.console")
 HUB_JOB = "hub-copy"
 HUB_INTERVAL = 15.0  # seconds between two passes over every grid (DOORSTEP_HUB_INTERVAL)
 NAMES_SECONDS = 30.0
+WARM_INTERVAL = 60.0  # seconds between two checks that every grid's snapshot is current
 
 
 def timezone(env: dict[str, str] | None = None) -> ZoneInfo:
@@ -59,6 +62,29 @@ class Console:
         self.directory = Directory(couch)
         self._names: Names | None = None
         self._names_at = -1e9
+        self._stop = threading.Event()
+        metrics.register_gauge(
+            "doorstep_console_cached_grids",
+            "Grids whose snapshot this replica's console holds in memory (~0.8 MiB each).",
+            self.snapshots.cached)
+
+    def keep_warm(self, interval: float = WARM_INTERVAL) -> None:
+        """Read every grid's snapshot now and again whenever one is missing or out of date, in
+        a thread of this replica: after a start, after midnight (each day has its own window)
+        and after the other replica's hub copy, the first page would otherwise read the
+        grids while someone waits (a county-wide dashboard: 270 grids, ~30 s cold)."""
+        threading.Thread(target=self._warm_loop, args=(interval,), name="console-warm",
+                         daemon=True).start()
+
+    def _warm_loop(self, interval: float) -> None:
+        while not self._stop.is_set():
+            try:
+                period = Period.now(self.tz, self.tag_config())
+                self.snapshots.get([g.id for g in self.directory.grids()], period)
+            except Exception as exc:  # noqa: BLE001 - CouchDB away or stopping: pages read lazily
+                if not self._stop.is_set():
+                    log.warning("console warm-up: %s", exc)
+            self._stop.wait(interval)
 
     def names(self) -> Names:
         if self._names is None or time.monotonic() - self._names_at > NAMES_SECONDS:
@@ -94,4 +120,5 @@ class Console:
             self.snapshots.warm(changed)
 
     def close(self) -> None:
+        self._stop.set()
         self.snapshots.close()

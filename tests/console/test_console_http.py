@@ -5,14 +5,18 @@ from __future__ import annotations
 
 import csv
 import io
+import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
+import httpx
 import openpyxl
 import pytest
 
 from sync import accounts, naming
+from sync.directory import Directory
 from sync.ledger_template import household_rows, write_ledger
+from tests.conftest import start_server
 from tests.console.conftest import Office
 from tests.console.docs_factory import household, need_event, visit
 
@@ -331,3 +335,28 @@ def test_a_conflict_is_settled_by_a_stamped_edit(office: Office) -> None:
     assert sup.send_form(f"/console/conflict/G1/{conflict['_id']}",
                          {"choice": "0"}).status_code == 409
     assert h["_rev"] != stored["_rev"]
+
+
+def test_a_new_replica_reads_every_grid_before_anyone_asks(office: Office, couch_server,
+                                                          tmp_path) -> None:
+    """A replica started in the night has every grid's snapshot ready for the first page."""
+    grids = {g.id for g in Directory(office.couch).grids()}
+    replica = start_server(couch_server, office.couch.prefix, tmp_path / "replica",
+                           {"DOORSTEP_LEASE_TTL": "6"})
+    try:
+        deadline = time.monotonic() + 60
+        cached = -1.0
+        while time.monotonic() < deadline:
+            cached = metric(httpx.get(replica.url + "/metrics").text,
+                            "doorstep_console_cached_grids")
+            if cached == len(grids):
+                break
+            time.sleep(0.3)
+        assert cached == len(grids)  # no page was opened on this replica
+    finally:
+        replica.stop()
+
+
+def metric(text: str, name: str) -> float:
+    return next(float(line.split()[-1]) for line in text.splitlines()
+                if line.startswith(name + " "))
