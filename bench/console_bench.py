@@ -48,6 +48,7 @@ import httpx
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
+from bench.pages import HTML, signed_in, timed  # noqa: E402
 from bench.report import ms, say  # noqa: E402
 from server.embedded_couch import EmbeddedCouch, free_port  # noqa: E402
 from server.settings import Settings  # noqa: E402
@@ -61,7 +62,6 @@ from sync.provision import provision  # noqa: E402
 PASSWORD = "bench-password-1"
 COUNTY_GRIDS = 270
 COMMUNITY_GRIDS = 18
-HTML = {"accept": "text/html"}
 
 
 # --- 1. data ---------------------------------------------------------------------------------
@@ -162,22 +162,6 @@ def start_server(couch: Couch, var: Path, wait: str) -> tuple[subprocess.Popen[b
     raise SystemExit("the server did not start; see " + str(var / "server.log"))
 
 
-def client(url: str, name: str) -> httpx.Client:
-    c = httpx.Client(base_url=url, timeout=300)
-    r = c.post("/api/login", json={"name": name, "password": PASSWORD})
-    r.raise_for_status()
-    return c
-
-
-def timed(c: httpx.Client, path: str) -> float:
-    t = time.perf_counter()
-    r = c.get(path, headers=HTML)
-    dt = time.perf_counter() - t
-    if r.status_code != 200:
-        raise SystemExit(f"{path}: HTTP {r.status_code} {r.text[:200]}")
-    return dt
-
-
 def a_day_passes(couch: Couch, hub: Hub, lay: demo.Layout, community: str, n: int) -> str:
     """Two of the community's grids get a visit by a new worker name, copied to the hub:
     their snapshots go stale. Returns the name (the dashboard lists it once it is fresh)."""
@@ -201,11 +185,11 @@ def changing_day(couch: Couch, lay: demo.Layout, url: str, samples: int, label: 
     """Dashboard and review queue of the 18-grid community while its grids keep changing."""
     community = lay.communities[0][0]
     n_grids = sum(1 for g in lay.grids if g.community == community)
-    sup = client(url, lay.communities[0][3])
+    sup = signed_in(url, lay.communities[0][3], PASSWORD)
     hub = Hub(couch)
-    floor = [timed(sup, "/healthz") for _ in range(samples)]
+    floor = [timed(sup, "/healthz", HTML) for _ in range(samples)]
     scope = f"scope=community:{community}"
-    first = timed(sup, f"/console/dashboard?{scope}")
+    first = timed(sup, f"/console/dashboard?{scope}", HTML)
     times: dict[str, list[float]] = {"dashboard": [], "review": []}
     fresh = 0
     for n in range(samples):
@@ -214,7 +198,7 @@ def changing_day(couch: Couch, lay: demo.Layout, url: str, samples: int, label: 
         page = sup.get(f"/console/dashboard?{scope}", headers=HTML)
         times["dashboard"].append(time.perf_counter() - t)
         fresh += f'data-worker="{author}"' in page.text
-        times["review"].append(timed(sup, f"/console/review?{scope}"))
+        times["review"].append(timed(sup, f"/console/review?{scope}", HTML))
     say(f"[{label}] /healthz (floor): {ms(floor)}; first dashboard after start "
         f"({n_grids} grids read): {1000 * first:.0f} ms")
     for name, values in times.items():
@@ -238,9 +222,10 @@ def cold_and_county(couch: Couch, lay: demo.Layout, url: str, samples: int) -> N
         cold.append(time.perf_counter() - t)
         snaps.close()
     say(f"dashboard computed with nothing cached ({len(grids)} grids, in-process): {ms(cold)}")
-    admin = client(url, "benchadmin")
-    county_first = timed(admin, "/console/dashboard?scope=all")
-    county = [timed(admin, "/console/dashboard?scope=all") for _ in range(max(5, samples // 4))]
+    admin = signed_in(url, "benchadmin", PASSWORD)
+    county_first = timed(admin, "/console/dashboard?scope=all", HTML)
+    county = [timed(admin, "/console/dashboard?scope=all", HTML)
+              for _ in range(max(5, samples // 4))]
     say(f"county dashboard over {len(lay.grids)} grids: first {1000 * county_first:.0f} ms, "
         f"then {ms(county)}")
     if len(lay.grids) == COUNTY_GRIDS:

@@ -30,12 +30,11 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.gateway_common import stack  # noqa: E402
+from bench.pages import HTML, signed_in, timed  # noqa: E402
 from bench.report import ms, say  # noqa: E402
 from server.push.subscriptions import Subscriptions  # noqa: E402
 from sync import accounts  # noqa: E402
@@ -58,7 +57,6 @@ from sync.push_outbox import (  # noqa: E402
 
 PASSWORD = "bench-password-1"
 STREETS, COMMUNITIES, GRIDS = 3, 5, 10  # per county, per street, per community
-HTML = {"accept": "text/html"}
 KINDS = (("digest", 60), ("assignment", 25), ("returned_visit", 10), ("urgent_need", 5))
 STATES = ((SENT, 85), (FAILED, 4), (GONE, 4), (EXPIRED, 2), (INTERRUPTED, 1), (PENDING, 4))
 
@@ -124,21 +122,6 @@ def deliveries(couch: Couch, pairs: list[tuple[str, str]], supervisors: list[str
     return written
 
 
-def login(url: str, name: str) -> httpx.Client:
-    c = httpx.Client(base_url=url, timeout=300)
-    c.post("/api/login", json={"name": name, "password": PASSWORD}).raise_for_status()
-    return c
-
-
-def timed(c: httpx.Client, path: str, headers: dict[str, str] | None = None) -> float:
-    t = time.perf_counter()
-    r = c.get(path, headers=headers)
-    dt = time.perf_counter() - t
-    if r.status_code != 200:
-        raise SystemExit(f"{path}: HTTP {r.status_code} {r.text[:200]}")
-    return dt
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--deliveries", type=int, default=10_000)
@@ -161,8 +144,8 @@ def main() -> None:
         say(f"outbox: {written} deliveries written in {write_s:.1f} s "
             f"({written / write_s:.0f}/s, the baseline for the index build)")
 
-        sup = login(s.server_url, supervisors[0])
-        admin = login(s.server_url, "admin-bench")
+        sup = signed_in(s.server_url, supervisors[0], PASSWORD)
+        admin = signed_in(s.server_url, "admin-bench", PASSWORD)
         community = "community:c00"
         cold = timed(admin, "/api/push/figures?scope=all&days=30")
         say(f"cold: first request, builds the view over {written} deliveries  "
