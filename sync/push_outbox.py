@@ -245,8 +245,19 @@ class Outbox:
         self.db = outbox_db(couch)
 
     def add(self, deliveries: list[dict[str, Any]]) -> list[dict[str, Any]]:
-        """Write new deliveries (an existing one stays as it is); returns those that are new."""
-        return self._write_won(deliveries)
+        """Write new deliveries (an existing one stays as it is); returns those that are new.
+
+        CouchDB accepts a document without `_rev` over a deleted one, as a later revision
+        than a first: a delivery that retention removed (sync/push_retention.py) and that
+        someone queues again is deleted again at once, never sent twice."""
+        won = self._write_won(deliveries)
+        again = [d for d in won if not d["_rev"].startswith("1-")]
+        if again:
+            log.warning("%d deliveries were queued again after their removal; not sent",
+                        len(again))
+            self._write_won([{"_id": d["_id"], "_rev": d["_rev"], "_deleted": True}
+                             for d in again])
+        return [d for d in won if d["_rev"].startswith("1-")]
 
     def due(self, until: float, limit: int) -> list[dict[str, Any]]:
         """Pending deliveries whose time has come by `until`, soonest first."""
