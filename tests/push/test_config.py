@@ -38,13 +38,19 @@ def test_a_bad_setting_names_itself_and_the_fix(name, value, words):
     assert name in str(err.value) and words in str(err.value) and "\n" not in str(err.value)
 
 
-def test_serve_refuses_a_bad_setting_with_one_line(couch_server, couch, tmp_path):
+@pytest.mark.parametrize("name, value, line", [
+    ("DOORSTEP_PUSH_DIGEST_TIME", "8am",
+     "doorstep: DOORSTEP_PUSH_DIGEST_TIME must be a time of day such as 08:00, got '8am'"),
+    ("DOORSTEP_PUSH_KEEP_DAYS", "7",
+     "doorstep: DOORSTEP_PUSH_KEEP_DAYS must be a number from 31 to 3650, got '7'"),
+])
+def test_serve_refuses_a_bad_setting_with_one_line(couch_server, couch, tmp_path, name, value,
+                                                   line):
     env = {"PATH": "/usr/bin:/bin", "DOORSTEP_VAR": str(tmp_path),
            "DOORSTEP_COUCHDB_URL": couch_server.url, "DOORSTEP_COUCHDB_USER": couch_server.user,
            "DOORSTEP_COUCHDB_PASSWORD": couch_server.password, "DOORSTEP_DB_PREFIX": couch.prefix,
-           "DOORSTEP_PORT": "0", "DOORSTEP_PUSH_DIGEST_TIME": "8am"}
+           "DOORSTEP_PORT": "0", name: value}
     run = subprocess.run([sys.executable, "-m", "server.cli", "serve"], cwd=ROOT, env=env,
                          capture_output=True, text=True, timeout=60)
     assert run.returncode == 2
-    assert run.stderr.strip().splitlines() == [
-        "doorstep: DOORSTEP_PUSH_DIGEST_TIME must be a time of day such as 08:00, got '8am'"]
+    assert run.stderr.strip().splitlines() == [line]
