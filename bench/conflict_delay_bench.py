@@ -25,8 +25,6 @@ from __future__ import annotations
 
 import argparse
 import contextlib
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -38,10 +36,8 @@ from playwright.sync_api import Browser, expect, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from pwa_common import (  # noqa: E402,I001
-    CHROMIUM_ARGS, ROOT, chromium_path, median, wait_for_server)
-from server.embedded_couch import EmbeddedCouch, free_port  # noqa: E402
-from server.settings import Settings  # noqa: E402
+from pwa_common import CHROMIUM_ARGS, chromium_path, median  # noqa: E402,I001
+from stack import doorstep_server, embedded_couch  # noqa: E402,I001
 from sync import accounts, naming, resolver  # noqa: E402
 from sync.couch import Couch  # noqa: E402
 from sync.directory import Directory  # noqa: E402
@@ -72,43 +68,22 @@ def household(hid: str, room: int) -> dict[str, Any]:
 @contextlib.contextmanager
 def server(households: int) -> Iterator[tuple[Couch, str, str]]:
     """(admin connection, server URL, grid database) on a fresh embedded CouchDB."""
-    with tempfile.TemporaryDirectory(prefix="doorstep-conflict-bench-") as tmp:
-        var = Path(tmp)
-        embedded = EmbeddedCouch(Settings(var_dir=var / "couch"))
-        embedded.start()
-        proc = None
-        try:
-            couch = Couch(embedded.url, embedded.user, embedded.password, PREFIX)
-            provision(couch)
-            d = Directory(couch)
-            d.add_street("S1", "城南街道")
-            d.add_community("C1", "桂花社区", "S1")
-            d.add_grid("G1", "第一网格", "C1")
-            provision(couch)
-            db = naming.grid_db_name("G1", PREFIX)
-            couch.bulk_docs(db, [household(f"G1-1-1-{101 + i}", 101 + i)
-                                 for i in range(households)])
-            for name in WORKERS:
-                accounts.create(couch, name, "worker", password=PASSWORD, grids=["G1"])
-            port = free_port()
-            env = {**os.environ, "DOORSTEP_COUCHDB_URL": embedded.url,
-                   "DOORSTEP_COUCHDB_USER": embedded.user,
-                   "DOORSTEP_COUCHDB_PASSWORD": embedded.password,
-                   "DOORSTEP_DB_PREFIX": PREFIX, "DOORSTEP_VAR": str(var / "server"),
-                   "DOORSTEP_PORT": str(port), "DOORSTEP_BACKGROUND": "1",
-                   "DOORSTEP_HOST": "127.0.0.1"}
-            log = var / "server.log"
-            proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=ROOT,
-                                    env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                                    stdin=subprocess.DEVNULL)
-            url = f"http://127.0.0.1:{port}"
-            wait_for_server(url, proc, log)
+    with tempfile.TemporaryDirectory(prefix="doorstep-conflict-bench-") as tmp, \
+            embedded_couch(Path(tmp) / "couch", PREFIX) as (_, couch):
+        d = Directory(couch)
+        d.add_street("S1", "城南街道")
+        d.add_community("C1", "桂花社区", "S1")
+        d.add_grid("G1", "第一网格", "C1")
+        provision(couch)
+        db = naming.grid_db_name("G1", PREFIX)
+        couch.bulk_docs(db, [household(f"G1-1-1-{101 + i}", 101 + i)
+                             for i in range(households)])
+        for name in WORKERS:
+            accounts.create(couch, name, "worker", password=PASSWORD, grids=["G1"])
+        # The resolver is what this measures: background jobs on.
+        with doorstep_server(couch, Path(tmp) / "server",
+                             {"DOORSTEP_BACKGROUND": "1"}) as (url, _):
             yield couch, url, db
-        finally:
-            if proc is not None:
-                proc.terminate()
-                proc.wait(10)
-            embedded.stop()
 
 
 class Phone:

@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import statistics
 import subprocess
 import sys
@@ -43,15 +42,12 @@ from datetime import UTC, datetime
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import httpx
-
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.pages import HTML, signed_in, timed  # noqa: E402
 from bench.report import ms, say  # noqa: E402
-from server.embedded_couch import EmbeddedCouch, free_port  # noqa: E402
-from server.settings import Settings  # noqa: E402
+from bench.stack import doorstep_server, embedded_couch, usage  # noqa: E402
 from sync import accounts, demo, naming  # noqa: E402
 from sync import console_queries as q  # noqa: E402
 from sync.couch import Couch  # noqa: E402
@@ -140,28 +136,6 @@ def build_view(couch: Couch, view: str, docs: int, where: str) -> float:
 # --- 3. pages -------------------------------------------------------------------------------
 
 
-def start_server(couch: Couch, var: Path, wait: str) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
-    env = {**os.environ, "DOORSTEP_COUCHDB_URL": couch.url, "DOORSTEP_COUCHDB_USER":
-           couch.auth[0], "DOORSTEP_COUCHDB_PASSWORD": couch.auth[1], "DOORSTEP_DB_PREFIX":
-           couch.prefix, "DOORSTEP_VAR": str(var), "DOORSTEP_PORT": str(port),
-           "DOORSTEP_BACKGROUND": "0", "DOORSTEP_CONSOLE_WAIT": wait}
-    var.mkdir(parents=True, exist_ok=True)
-    log = (var / "server.log").open("wb")
-    proc = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=ROOT, env=env,
-                            stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(url + "/healthz", timeout=1).status_code == 200:
-                return proc, url
-        except httpx.HTTPError:
-            time.sleep(0.2)
-    proc.terminate()
-    raise SystemExit("the server did not start; see " + str(var / "server.log"))
-
-
 def a_day_passes(couch: Couch, hub: Hub, lay: demo.Layout, community: str, n: int) -> str:
     """Two of the community's grids get a visit by a new worker name, copied to the hub:
     their snapshots go stale. Returns the name (the dashboard lists it once it is fresh)."""
@@ -236,28 +210,20 @@ def cold_and_county(couch: Couch, lay: demo.Layout, url: str, samples: int) -> N
         f"{statistics.median(county) / len(lay.grids) * COUNTY_GRIDS * 1000:.0f} ms")
 
 
-def rss_mib(pid: int) -> float:
-    status = Path(f"/proc/{pid}/status").read_text()
-    return int(next(x for x in status.splitlines() if x.startswith("VmRSS")).split()[1]) / 1024
-
-
 def pages(couch: Couch, lay: demo.Layout, var: Path, samples: int) -> None:
     """Two servers in turn: pages that may show the previous figures of a grid after 0.3 s
     (the default), and pages that always wait for every re-read (the worst case)."""
     for wait, label in (("0.3", "default: wait 0.3 s"), ("600", "always wait")):
-        server, url = start_server(couch, var / f"server-{wait}", wait)
-        try:
-            started = rss_mib(server.pid)
+        with doorstep_server(couch, var / f"server-{wait}",
+                             {"DOORSTEP_CONSOLE_WAIT": wait}) as (url, server):
+            started = usage(server.pid).rss_mb
             changing_day(couch, lay, url, samples, label)
             if wait == "600":
                 cold_and_county(couch, lay, url, samples)
-                cached = rss_mib(server.pid)
+                cached = usage(server.pid).rss_mb
                 say(f"server memory: {started:.0f} MiB after start, {cached:.0f} MiB with "
                     f"every grid's snapshot cached ({len(lay.grids)} grids): "
                     f"{(cached - started) / len(lay.grids):.2f} MiB per grid")
-        finally:
-            server.terminate()
-            server.wait(20)
 
 
 # --- 4. export ------------------------------------------------------------------------------
@@ -331,40 +297,34 @@ def main() -> None:
     if not COMMUNITY_GRIDS < args.grids <= COUNTY_GRIDS or not 1 <= args.samples <= 500:
         raise SystemExit("--grids must be 19-270 and --samples 1-500")
     started = time.perf_counter()
-    with tempfile.TemporaryDirectory(prefix="console-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="console-bench-") as tmp, \
+            embedded_couch(Path(tmp) / "couch") as (_, couch):
         var = Path(tmp)
-        embedded = EmbeddedCouch(Settings(var_dir=var))
-        embedded.start()
-        try:
-            couch = Couch(embedded.url, embedded.user, embedded.password, "bench_")
-            provision(couch)
-            spec = demo.Spec(seed=2026, grids=args.grids, households_per_grid=370,
-                             visit_months=args.months)
-            say(f"generating {args.grids} grids × ~370 households, {args.months} months of "
-                "visits, straight into the hub")
-            t = time.perf_counter()
-            lay, docs = load(couch, spec)
-            say(f"loaded {docs:,} documents in {time.perf_counter() - t:.0f} s")
-            rates = copier_rate(couch, spec)
-            rates["grid_rows"] = build_view(couch, "grid_rows", docs, "the bench hub")
-            if args.grids == COUNTY_GRIDS:  # a whole county: every view, measured
-                build_view(couch, "lookup", docs, "the county hub")
-            county_docs = docs * COUNTY_GRIDS / args.grids
-            if args.grids < COUNTY_GRIDS:
-                say(f"EXTRAPOLATED to {COUNTY_GRIDS} grids ({county_docs:,.0f} documents) at these "
-                    f"rates: grid_rows ≈ {county_docs / rates['grid_rows'] / 60:.0f} min, "
-                    f"lookup ≈ {county_docs / rates['lookup'] / 60:.0f} min on pouchdb-server")
-            for grid in lay.grids:
-                accounts.create(couch, grid.worker, "worker", password=PASSWORD,
-                                grids=[grid.id])
-            for cid, _, _, sup in lay.communities:
-                accounts.create(couch, sup, "supervisor", password=PASSWORD,
-                                communities=[cid])
-            accounts.create(couch, "benchadmin", "admin", password=PASSWORD)
-            pages(couch, lay, var, args.samples)
-            export(couch, lay, args.export_visits)
-        finally:
-            embedded.stop()
+        spec = demo.Spec(seed=2026, grids=args.grids, households_per_grid=370,
+                         visit_months=args.months)
+        say(f"generating {args.grids} grids × ~370 households, {args.months} months of "
+            "visits, straight into the hub")
+        t = time.perf_counter()
+        lay, docs = load(couch, spec)
+        say(f"loaded {docs:,} documents in {time.perf_counter() - t:.0f} s")
+        rates = copier_rate(couch, spec)
+        rates["grid_rows"] = build_view(couch, "grid_rows", docs, "the bench hub")
+        if args.grids == COUNTY_GRIDS:  # a whole county: every view, measured
+            build_view(couch, "lookup", docs, "the county hub")
+        county_docs = docs * COUNTY_GRIDS / args.grids
+        if args.grids < COUNTY_GRIDS:
+            say(f"EXTRAPOLATED to {COUNTY_GRIDS} grids ({county_docs:,.0f} documents) at these "
+                f"rates: grid_rows ≈ {county_docs / rates['grid_rows'] / 60:.0f} min, "
+                f"lookup ≈ {county_docs / rates['lookup'] / 60:.0f} min on pouchdb-server")
+        for grid in lay.grids:
+            accounts.create(couch, grid.worker, "worker", password=PASSWORD,
+                            grids=[grid.id])
+        for cid, _, _, sup in lay.communities:
+            accounts.create(couch, sup, "supervisor", password=PASSWORD,
+                            communities=[cid])
+        accounts.create(couch, "benchadmin", "admin", password=PASSWORD)
+        pages(couch, lay, var, args.samples)
+        export(couch, lay, args.export_visits)
     say(f"whole run: {(time.perf_counter() - started) / 60:.1f} min")
 
 

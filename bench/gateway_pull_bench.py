@@ -32,7 +32,7 @@ from playwright.sync_api import Page, sync_playwright
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gateway_common import ROOT, stack, usage  # noqa: E402
+from stack import ROOT, stack, usage  # noqa: E402
 
 from sync import demo, naming  # noqa: E402
 

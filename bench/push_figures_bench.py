@@ -33,9 +33,9 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.gateway_common import stack  # noqa: E402
 from bench.pages import HTML, signed_in, timed  # noqa: E402
 from bench.report import ms, say  # noqa: E402
+from bench.stack import stack  # noqa: E402
 from server.push.subscriptions import Subscriptions  # noqa: E402
 from sync import accounts  # noqa: E402
 from sync.couch import Couch  # noqa: E402

@@ -24,10 +24,8 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from bench.report import say  # noqa: E402
-from server.embedded_couch import EmbeddedCouch  # noqa: E402
-from server.settings import Settings  # noqa: E402
+from bench.stack import embedded_couch  # noqa: E402
 from sync.couch import Couch  # noqa: E402
-from sync.provision import provision  # noqa: E402
 from sync.push_outbox import (  # noqa: E402
     SENT,
     ensure_push_db,
@@ -87,50 +85,43 @@ def main() -> None:
     if not 91 <= args.days <= 1000 or not 10 <= args.per_day <= 5000:
         raise SystemExit("--days must be 91-1000 and --per-day 10-5000")
     now = time.time()
-    with tempfile.TemporaryDirectory(prefix="retention-bench-") as tmp:
-        embedded = EmbeddedCouch(Settings(var_dir=Path(tmp)))
-        embedded.start()
-        try:
-            couch = Couch(embedded.url, embedded.user, embedded.password, "bench_")
-            provision(couch)
-            ensure_push_db(couch)
-            written, took = write(couch, history(args.days, args.per_day, now))
-            write_rate = written / took
-            say(f"history: {written:,} documents ({args.days} days × {args.per_day} "
-                f"notifications, request + delivery, plus a day pending) written in {took:.0f} s "
-                f"({write_rate:,.0f} docs/s: the baseline)")
-            ensure_retention_views(couch)
-            t = time.perf_counter()
-            for db, view in ((push_db(couch), "requests"), (outbox_db(couch), "ended")):
-                couch.view(db, "retention", view, limit=1)
-            say(f"retention views built over them in {time.perf_counter() - t:.0f} s")
-            job = Retention(couch, KEEP_DAYS)
-            rounds, removed = 0, 0
-            t = time.perf_counter()
-            while rounds < 1000:
-                result = job.run(now=now)
-                rounds += 1
-                removed += result.requests + result.deliveries
-                if result.done:
-                    break
-            took = time.perf_counter() - t
-            cutoff = now - KEEP_DAYS * DAY
-            expected = 2 * sum(1 for req, _ in history(args.days, args.per_day, now)
-                               if req["at"] < iso(cutoff))
-            say(f"retention ({KEEP_DAYS} days): {removed:,} documents removed in {rounds} "
-                f"steps of at most 10 s, {took:.0f} s in all ({removed / took:,.0f} docs/s, "
-                f"{removed / took / write_rate:.2f}× the write baseline)")
-            left_requests = couch.request("GET", push_db(couch))[1]["doc_count"]
-            left_deliveries = couch.request("GET", outbox_db(couch))[1]["doc_count"]
-            say(f"older than {KEEP_DAYS} days: {expected:,}; left: {left_requests:,} requests and "
-                f"{left_deliveries:,} deliveries (design documents included)")
-            t = time.perf_counter()
-            again = job.run(now=now)
-            say(f"a round with nothing to do: {1000 * (time.perf_counter() - t):.0f} ms "
-                f"({again.requests + again.deliveries} removed)")
-        finally:
-            embedded.stop()
-
+    with tempfile.TemporaryDirectory(prefix="retention-bench-") as tmp, \
+            embedded_couch(Path(tmp)) as (_, couch):
+        ensure_push_db(couch)
+        written, took = write(couch, history(args.days, args.per_day, now))
+        write_rate = written / took
+        say(f"history: {written:,} documents ({args.days} days × {args.per_day} "
+            f"notifications, request + delivery, plus a day pending) written in {took:.0f} s "
+            f"({write_rate:,.0f} docs/s: the baseline)")
+        ensure_retention_views(couch)
+        t = time.perf_counter()
+        for db, view in ((push_db(couch), "requests"), (outbox_db(couch), "ended")):
+            couch.view(db, "retention", view, limit=1)
+        say(f"retention views built over them in {time.perf_counter() - t:.0f} s")
+        job = Retention(couch, KEEP_DAYS)
+        rounds, removed = 0, 0
+        t = time.perf_counter()
+        while rounds < 1000:
+            result = job.run(now=now)
+            rounds += 1
+            removed += result.requests + result.deliveries
+            if result.done:
+                break
+        took = time.perf_counter() - t
+        cutoff = now - KEEP_DAYS * DAY
+        expected = 2 * sum(1 for req, _ in history(args.days, args.per_day, now)
+                           if req["at"] < iso(cutoff))
+        say(f"retention ({KEEP_DAYS} days): {removed:,} documents removed in {rounds} "
+            f"steps of at most 10 s, {took:.0f} s in all ({removed / took:,.0f} docs/s, "
+            f"{removed / took / write_rate:.2f}× the write baseline)")
+        left_requests = couch.request("GET", push_db(couch))[1]["doc_count"]
+        left_deliveries = couch.request("GET", outbox_db(couch))[1]["doc_count"]
+        say(f"older than {KEEP_DAYS} days: {expected:,}; left: {left_requests:,} requests and "
+            f"{left_deliveries:,} deliveries (design documents included)")
+        t = time.perf_counter()
+        again = job.run(now=now)
+        say(f"a round with nothing to do: {1000 * (time.perf_counter() - t):.0f} ms "
+            f"({again.requests + again.deliveries} removed)")
 
 if __name__ == "__main__":
     main()

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import subprocess
 import sys
 import tempfile
 from collections.abc import Iterator
@@ -17,10 +16,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from gateway_common import wait_for_server  # noqa: E402  (bench/ is on the path)
+from stack import doorstep_server, embedded_couch  # noqa: E402  (bench/ is on the path)
 
-from server.embedded_couch import EmbeddedCouch, free_port  # noqa: E402
-from server.settings import Settings  # noqa: E402
 from sync import accounts, demo, naming  # noqa: E402
 from sync.couch import Couch  # noqa: E402
 from sync.directory import Directory  # noqa: E402
@@ -71,33 +68,12 @@ def load_grid(couch: Couch, households: int, visit_months: int) -> tuple[str, in
 
 @contextlib.contextmanager
 def stack(households: int = 500, visit_months: int = 14) -> Iterator[Stack]:
-    with tempfile.TemporaryDirectory(prefix="doorstep-pwa-bench-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="doorstep-pwa-bench-") as tmp, \
+            embedded_couch(Path(tmp) / "couch", PREFIX) as (_, couch):
         var = Path(tmp)
-        embedded = EmbeddedCouch(Settings(var_dir=var / "couch"))
-        embedded.start()
-        server = None
-        try:
-            couch = Couch(embedded.url, embedded.user, embedded.password, PREFIX)
-            provision(couch)
-            db, count, n_households = load_grid(couch, households, visit_months)
-            port = free_port()
-            env = {**os.environ, "DOORSTEP_COUCHDB_URL": embedded.url,
-                   "DOORSTEP_COUCHDB_USER": embedded.user,
-                   "DOORSTEP_COUCHDB_PASSWORD": embedded.password,
-                   "DOORSTEP_DB_PREFIX": PREFIX, "DOORSTEP_VAR": str(var / "server"),
-                   "DOORSTEP_PORT": str(port), "DOORSTEP_BACKGROUND": "0"}
-            log = var / "server.log"
-            server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=ROOT,
-                                      env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT,
-                                      stdin=subprocess.DEVNULL)
-            url = f"http://127.0.0.1:{port}"
-            wait_for_server(url, server, log)
+        db, count, n_households = load_grid(couch, households, visit_months)
+        with doorstep_server(couch, var / "server") as (url, _):
             yield Stack(couch, url, db, count, n_households, var)
-        finally:
-            if server is not None:
-                server.terminate()
-                server.wait(10)
-            embedded.stop()
 
 
 def median(values: list[float]) -> float:

@@ -7,7 +7,7 @@ Everything runs on 127.0.0.1 and stops by itself. 1 worker = 1 grid (~370 househ
 
 1. The morning sync storm, with sync_storm_bench.py's own setup and storm, on a fresh
    embedded pouchdb-server and a Doorstep server process in front of it
-   (bench/gateway_common.py): `--devices` phones on `--devices / 2` grids of 370
+   (bench/stack.py): `--devices` phones on `--devices / 2` grids of 370
    households, then two storms through the gateway, half the phones and then all of them,
    each starting within `--spread` seconds. Measured: resident memory of the Doorstep server
    and of pouchdb-server (idle before, and sampled every 0.25 s for the peak of each storm)
@@ -50,8 +50,8 @@ from urllib.parse import quote
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import sync_storm_bench as storm_bench  # noqa: E402  (bench/ is on the path)
-from gateway_common import Stack, stack, usage  # noqa: E402
 from report import say  # noqa: E402
+from stack import Stack, stack, usage  # noqa: E402
 
 from server.embedded_couch import EmbeddedCouch, free_port  # noqa: E402
 from server.settings import Settings  # noqa: E402

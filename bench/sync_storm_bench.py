@@ -44,7 +44,7 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from gateway_common import ProcessUsage, Stack, stack, usage  # noqa: E402
+from stack import ProcessUsage, Stack, stack, usage  # noqa: E402
 
 from sync import accounts, demo, naming  # noqa: E402
 from sync.directory import Directory  # noqa: E402
