@@ -11,9 +11,10 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -45,6 +46,18 @@ def couch_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[CouchServ
         yield CouchServer(embedded.url, embedded.user, embedded.password, embedded)
     finally:
         embedded.stop()
+
+
+def wait_for(condition: Callable[[], Any], what: str, seconds: float = 20) -> Any:
+    """Poll `condition` until it returns something truthy, and return that; fail naming
+    `what` after `seconds`."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        value = condition()
+        if value:
+            return value
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 def unique_name(stem: str) -> str:

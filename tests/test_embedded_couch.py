@@ -16,6 +16,7 @@ import httpx
 from server.embedded_couch import EmbeddedCouch, free_port
 from server.settings import Settings
 from sync.couch import Couch
+from tests.conftest import wait_for
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -87,11 +88,9 @@ def test_serve_stopped_by_sigterm_stops_its_couchdb_and_starts_again(tmp_path: P
         server = subprocess.Popen([sys.executable, "-m", "server.cli", "serve"], cwd=ROOT,
                                   env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         try:
-            deadline = time.monotonic() + 60
-            while not _healthy(env["DOORSTEP_PORT"]):
-                assert server.poll() is None and time.monotonic() < deadline, (
-                    server.stderr.read().decode() if server.stderr else "")
-                time.sleep(0.2)
+            wait_for(lambda s=server: s.poll() is not None or _healthy(env["DOORSTEP_PORT"]),
+                     "the server to start", seconds=60)
+            assert server.poll() is None, server.stderr.read().decode() if server.stderr else ""
             couch_pid = json.loads(endpoint.read_text())["pid"]
             server.send_signal(signal.SIGTERM)
             assert server.wait(30) == 0

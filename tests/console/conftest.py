@@ -10,8 +10,7 @@ for what the hub copied rather than show the previous figures (DOORSTEP_CONSOLE_
 from __future__ import annotations
 
 import re
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -31,6 +30,7 @@ from tests.conftest import (
     add_community,
     start_server,
     unique_name,
+    wait_for,
 )
 
 PASSWORD = "correct-horse-1"
@@ -122,16 +122,6 @@ def office(couch_server: CouchServer, tmp_path_factory: pytest.TempPathFactory
 
 
 # --- browsers -----------------------------------------------------------------------------------
-
-def wait_for(condition: Callable[[], Any], what: str, seconds: float = 20) -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
 
 def console(browser: Browser, office: Office, key: str) -> Page:
     """The supervisor's browser: the real login page, the real CSP."""

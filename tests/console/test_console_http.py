@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import csv
 import io
-import time
 import uuid
 from datetime import UTC, datetime, timedelta
 
@@ -16,7 +15,7 @@ import pytest
 from sync import accounts, naming
 from sync.directory import Directory
 from sync.ledger_template import household_rows, write_ledger
-from tests.conftest import start_server
+from tests.conftest import start_server, wait_for
 from tests.console.conftest import Office
 from tests.console.docs_factory import household, need_event, visit
 
@@ -344,15 +343,10 @@ def test_a_new_replica_reads_every_grid_before_anyone_asks(office: Office, couch
     replica = start_server(couch_server, office.couch.prefix, tmp_path / "replica",
                            {"DOORSTEP_LEASE_TTL": "6"})
     try:
-        deadline = time.monotonic() + 60
-        cached = -1.0
-        while time.monotonic() < deadline:
-            cached = metric(httpx.get(replica.url + "/metrics").text,
-                            "doorstep_console_cached_grids")
-            if cached == len(grids):
-                break
-            time.sleep(0.3)
-        assert cached == len(grids)  # no page was opened on this replica
+        # No page is opened on this replica.
+        wait_for(lambda: metric(httpx.get(replica.url + "/metrics").text,
+                                "doorstep_console_cached_grids") == len(grids),
+                 f"all {len(grids)} grids cached", seconds=60)
     finally:
         replica.stop()
 

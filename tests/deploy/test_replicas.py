@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +15,7 @@ import pytest
 
 from sync import clock, naming
 from sync.couch import Couch
-from tests.conftest import CouchServer, RunningServer, start_server
+from tests.conftest import CouchServer, RunningServer, start_server, wait_for
 
 TTL = "3"  # seconds: the shortest lease the server accepts, so takeover is quick to see
 
@@ -55,16 +55,6 @@ def job_figures(server: RunningServer) -> tuple[float, float]:
     return float(held.group(1)), float(steps.group(1))
 
 
-def wait_for(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        result = check()
-        if result:
-            return result
-        time.sleep(0.2)
-    pytest.fail(f"timed out waiting for {what}")
-
-
 @pytest.fixture
 def replicas(couch_server: CouchServer, couch: Couch, community, prefix: str,
              tmp_path: Path) -> Iterator[list[RunningServer]]:
@@ -82,14 +72,14 @@ def test_one_replica_runs_the_resolver_and_the_other_takes_over_when_it_dies(
         assert len(held) <= 1, "two replicas hold the resolver lease at once"
         return held[0] if held else None
 
-    first = wait_for(holder, "a replica to take the resolver lease")
+    first = wait_for(holder, "a replica to take the resolver lease", seconds=30)
     other = next(s for s in replicas if s is not first)
     lease = couch.get(couch.name(naming.LEASES), "lease:resolver")
     assert lease["holder"].split(":")[1] == str(first.process.pid)
 
     db = make_conflict(couch, "G1", "G1-3-2-502")
     wait_for(lambda: "_conflicts" not in couch.get(db, "household:G1-3-2-502", conflicts=True),
-             "the conflict to be merged")
+             "the conflict to be merged", seconds=30)
     merged = couch.get(db, "household:G1-3-2-502")
     assert merged["phone"] == "13900139000", "the later edit wins; the other is kept on record"
     for _ in range(10):  # the job keeps running on one side only
@@ -103,7 +93,7 @@ def test_one_replica_runs_the_resolver_and_the_other_takes_over_when_it_dies(
     first.process.kill()  # SIGKILL: no release, the lease must run out
     first.process.wait(10)
     killed_at = time.monotonic()
-    wait_for(lambda: job_figures(other)[0] == 1, "the surviving replica to take over")
+    wait_for(lambda: job_figures(other)[0] == 1, "the surviving replica to take over", seconds=30)
     assert time.monotonic() - killed_at >= 0.5 * float(TTL), "not before the lease ran out"
     lease = couch.get(couch.name(naming.LEASES), "lease:resolver")
     assert lease["holder"].split(":")[1] == str(other.process.pid)
@@ -111,8 +101,8 @@ def test_one_replica_runs_the_resolver_and_the_other_takes_over_when_it_dies(
 
     db2 = make_conflict(couch, "G2", "G2-1-1-101")  # no stuck job: new work gets done
     wait_for(lambda: "_conflicts" not in couch.get(db2, "household:G2-1-1-101", conflicts=True),
-             "the survivor to merge a new conflict")
-    wait_for(lambda: job_figures(other)[1] >= 3, "a few more passes by the survivor")
+             "the survivor to merge a new conflict", seconds=30)
+    wait_for(lambda: job_figures(other)[1] >= 3, "a few more passes by the survivor", seconds=30)
     assert records(couch, db, "conflict", "G1-3-2-502") == conflicts, "nothing merged twice"
     assert records(couch, db, "audit", "G1-3-2-502") == audits
     assert len(records(couch, db2, "conflict", "G2-1-1-101")) == 1

@@ -6,14 +6,13 @@ The page is the server's own /login page (same origin, so the session cookie fro
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import Page
 
 from sync import naming
+from tests.conftest import wait_for
 from tests.gateway import factories
 from tests.gateway.conftest import PASSWORD, World
 
@@ -33,16 +32,6 @@ def _page(browser: Any, world: World, key: str | None) -> Page:
     return page
 
 
-def _wait(condition: Callable[[], Any], seconds: float = 20, what: str = "") -> Any:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}")
-
-
 def test_a_worker_replicates_a_grid_both_ways_with_live_sync(browser: Any, world: World) -> None:
     db, me, hid = world.db("G1"), world.names["w1"], world.households["G1"]
     seeded = [factories.household("G1", f"G1-B{i:03d}") for i in range(150)]
@@ -60,28 +49,28 @@ def test_a_worker_replicates_a_grid_both_ways_with_live_sync(browser: Any, world
             .on('error', e => errors.push(String(e && (e.status || e.message || e))));
     }""", [db])
     server_count = len(world.couch.all_docs(db))
-    _wait(lambda: page.evaluate("local.info().then(i => i.doc_count)") >= server_count,
-          what="the first pull")
+    wait_for(lambda: page.evaluate("local.info().then(i => i.doc_count)") >= server_count,
+             what="the first pull")
     assert page.evaluate("local.get('household:G1-B149').then(d => d.grid)") == "G1"
 
     # recorded on the phone → on the server, validated
     visit = factories.visit("G1", hid, me)
     page.evaluate("doc => local.put(doc)", visit)
-    stored = _wait(lambda: world.couch.get(db, visit["_id"]), what="the visit on the server")
+    stored = wait_for(lambda: world.couch.get(db, visit["_id"]), what="the visit on the server")
     assert stored["author"] == me
 
     # changed on the server → on the phone, live
     office = factories.need_event("G1", hid, world.names["sup1"], "dispatched")
     world.couch.put(db, office)
-    _wait(lambda: page.evaluate(f"local.get('{office['_id']}').then(() => true, () => false)"),
-          what="the office's need event on the phone")
+    wait_for(lambda: page.evaluate(f"local.get('{office['_id']}').then(() => true, () => false)"),
+             what="the office's need event on the phone")
 
     # a document the worker may not write: refused alone, reported, the rest keeps flowing
     forged = factories.visit("G1", hid, world.names["w2"])
     second = factories.visit("G1", hid, me)
     page.evaluate("docs => local.bulkDocs(docs)", [forged, second])
-    _wait(lambda: world.couch.get(db, second["_id"]), what="the visit after the refused one")
-    denied = _wait(lambda: page.evaluate("denied"), what="the denied event")
+    wait_for(lambda: world.couch.get(db, second["_id"]), what="the visit after the refused one")
+    denied = wait_for(lambda: page.evaluate("denied"), what="the denied event")
     assert denied[0]["direction"] == "push" and denied[0]["id"] == forged["_id"]
     assert denied[0]["name"] == "forbidden"
     assert "author" in denied[0]["reason"]

@@ -12,7 +12,7 @@ from collections import Counter
 
 from sync.couch import Couch
 from sync.push_outbox import INTERRUPTED, SENT, outbox_db
-from tests.conftest import RunningServer, start_server
+from tests.conftest import RunningServer, start_server, wait_for
 from tests.push.conftest import assign, subscribe
 from tests.push.standin import Answer, PushStandin
 
@@ -26,13 +26,6 @@ def states(couch: Couch) -> Counter[str]:
     rows = couch.all_docs(outbox_db(couch), startkey="delivery:", endkey="delivery:\ufff0",
                           include_docs=True)
     return Counter(r["doc"]["state"] for r in rows)
-
-
-def wait_for(check, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.1)
 
 
 def slow_service(couch: Couch, standin: PushStandin) -> None:
@@ -53,7 +46,7 @@ def test_a_graceful_restart_mid_outbox_sends_each_message_exactly_once(
         try:
             for user in USERS:
                 assign(push, user)
-            wait_for(lambda: len(standin.delivered()) >= 4)
+            wait_for(lambda: len(standin.delivered()) >= 4, "the first deliveries", seconds=60)
             # SIGTERM: sends in flight finish, the rest goes back to pending. Shutting down
             # waits for every background job's step, so give it longer than the fixture does.
             server.process.terminate()
@@ -61,7 +54,8 @@ def test_a_graceful_restart_mid_outbox_sends_each_message_exactly_once(
             stopped_with = len(standin.delivered())
             assert stopped_with < len(USERS), "the outbox finished before the restart"
             server = start(couch_server, prefix, tmp_path)
-            wait_for(lambda: len(standin.delivered()) >= len(USERS))
+            wait_for(lambda: len(standin.delivered()) >= len(USERS), "every delivery",
+                     seconds=60)
             time.sleep(1)  # anything sent twice would arrive now
         finally:
             server.stop()
@@ -80,13 +74,14 @@ def test_a_crash_mid_outbox_sends_nothing_twice_and_says_what_it_interrupted(
         try:
             for user in USERS:
                 assign(push, user)
-            wait_for(lambda: len(standin.delivered()) >= 4)
+            wait_for(lambda: len(standin.delivered()) >= 4, "the first deliveries", seconds=60)
             server.process.send_signal(signal.SIGKILL)
             server.process.wait(10)
             server = start(couch_server, prefix, tmp_path)
             # The dead replica's claims run out (3 rounds × 1 s + 10 s), then all is settled.
             wait_for(lambda: sum(states(push).values()) == len(USERS)
-                     and set(states(push)) <= {SENT, INTERRUPTED}, timeout=90)
+                     and set(states(push)) <= {SENT, INTERRUPTED}, "every delivery settled",
+                     seconds=90)
             time.sleep(1)
         finally:
             server.stop()
